@@ -1,0 +1,1 @@
+"""Code generation: VLM-written programs over the perception API, sandboxed, offline default."""

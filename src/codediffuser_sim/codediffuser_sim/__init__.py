@@ -1,0 +1,1 @@
+"""SAPIEN ALOHA simulation: three tasks with ambiguity levels, scripted demos, datasets, evaluation."""
