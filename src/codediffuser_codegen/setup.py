@@ -30,7 +30,7 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
-            "codegen_node = codediffuser_codegen.node:main",
+            # ROS 2 node executables are added here as their modules land (`ros2 run`).
         ],
     },
 )

@@ -33,7 +33,7 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
-            "fusion_node = codediffuser_perception.node:main",
+            # ROS 2 node executables are added here as their modules land (`ros2 run`).
         ],
     },
 )

@@ -36,7 +36,7 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
-            "sim_bridge_node = codediffuser_sim.bridge_node:main",
+            # ROS 2 node executables are added here as their modules land (`ros2 run`).
         ],
     },
 )
