@@ -38,6 +38,12 @@ if ! ldconfig -p | grep -q 'libusb-1.0.so.0'; then
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq libusb-1.0-0 >/dev/null
 fi
 
+if ! ldconfig -p | grep -q 'libGL.so.1' || ! ldconfig -p | grep -q 'libglib-2.0.so.0'; then
+  log "installing libgl1 + libglib2.0-0 (opencv, pulled in by SAPIEN)"
+  apt_update
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq libgl1 libglib2.0-0 >/dev/null
+fi
+
 # --- 2. Mesa lavapipe from bookworm-backports, project-local ------------------------------------
 if [ ! -f "$venv/mesa/lvp_icd.json" ]; then
   backports=/etc/apt/sources.list.d/bookworm-backports.sources

@@ -37,6 +37,16 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "instruct": Subcommand(
         "codediffuser_codegen.instruct:main", "run one instruction on a saved observation, print the program"
     ),
+    "calibrate": Subcommand(
+        "codediffuser.calibrate:main", "camera extrinsics from a ChArUco board → config/cameras.yaml"
+    ),
+    "import-bag": Subcommand(
+        "codediffuser.import_bag:main", "ALOHA teleoperation bags → the zarr dataset format"
+    ),
+    "label": Subcommand("codediffuser.label:main", "label episodes: instruction and attended instances"),
+    "replay": Subcommand(
+        "codediffuser.replay:main", "feed a camera bag through fusion → instruct → attention"
+    ),
 }
 
 
