@@ -7,6 +7,8 @@ at integer coordinates). Depth is metres along the optical axis; 0 or NaN means 
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from codediffuser_perception.geometry import invert_pose, transform_points
@@ -62,15 +64,25 @@ def project(points: np.ndarray, view: CameraView) -> tuple[np.ndarray, np.ndarra
     return np.stack([u, v], axis=1), z
 
 
-def pixel_lookup(points: np.ndarray, view: CameraView) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Nearest pixel of each world point in one view, with the observed depth there.
+class PixelLookup(NamedTuple):
+    """Where world points land in one view (see `pixel_lookup`).
 
-    Returns:
+    Attributes:
+        uv: (M, 2) float64 sub-pixel coordinates (u, v); meaningless where not `in_image`.
         in_image: (M,) bool, the point is in front of the camera and its nearest pixel is in the image.
-        flat: (M,) int64 row-major pixel index (0 where not `in_image`).
-        depth_gap: (M,) float64 |projected depth − observed depth| in metres (inf where not
-            `in_image` or the observed depth is invalid).
+        flat: (M,) int64 row-major index of the nearest pixel (0 where not `in_image`).
+        depth_gap: (M,) float64 |projected depth − observed depth| in metres (inf where not `in_image` or
+            the observed depth is invalid).
     """
+
+    uv: np.ndarray
+    in_image: np.ndarray
+    flat: np.ndarray
+    depth_gap: np.ndarray
+
+
+def pixel_lookup(points: np.ndarray, view: CameraView) -> PixelLookup:
+    """Project world points into one view and compare with the depth observed at their nearest pixel."""
     uv, z = project(points, view)
     col = np.rint(uv[:, 0]).astype(np.int64)
     row = np.rint(uv[:, 1]).astype(np.int64)
@@ -79,4 +91,13 @@ def pixel_lookup(points: np.ndarray, view: CameraView) -> tuple[np.ndarray, np.n
     observed = view.depth.reshape(-1)[flat].astype(np.float64)
     ok = in_image & np.isfinite(observed) & (observed > 0)
     depth_gap = np.where(ok, np.abs(z - np.where(ok, observed, 0.0)), np.inf)
-    return in_image, flat, depth_gap
+    return PixelLookup(uv, in_image, flat, depth_gap)
+
+
+def visibility_weight(depth_gap: np.ndarray, mu_m: float = 0.02) -> np.ndarray:
+    """D3Fields' per-view visibility weight w = exp(min(mu − |d_proj − d_obs|, 0) / mu).
+
+    1 when the projected depth agrees with the observed one within `mu_m`, decaying for points that are
+    occluded in (or absent from) that view; 0 where `depth_gap` is inf.
+    """
+    return np.exp(np.minimum(mu_m - depth_gap, 0.0) / mu_m)
