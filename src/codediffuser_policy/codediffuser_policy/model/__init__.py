@@ -1,0 +1,1 @@
+"""Networks of the policy: the PointNet++ observation encoder and the ConditionalUnet1D denoiser."""
