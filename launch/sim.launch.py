@@ -1,0 +1,81 @@
+"""The codediffuser graph on the simulated ALOHA: SAPIEN bridge + fusion, codegen and policy nodes (+ rviz2).
+
+    ros2 launch codediffuser sim.launch.py task:=pack_battery level:=none seed:=0
+
+The bridge publishes what the real rig would (four RealSense-style camera topic sets, static TF of the
+camera optical frames, follower joint states) and executes the interbotix command topics, so the three
+codediffuser nodes run unchanged; only the camera rig file differs (`cameras_sim.yaml`, read by the
+bridge to place its cameras). Every node reads its parameters from `params_file` (config/nodes.yaml).
+"""
+
+from launch.actions import DeclareLaunchArgument
+from launch.conditions import IfCondition
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch_ros.actions import Node
+from launch_ros.substitutions import FindPackageShare
+
+from launch import LaunchDescription
+
+ARGUMENTS = {
+    "params_file": ("nodes.yaml", "ROS 2 parameter file of the codediffuser nodes"),
+    "cameras_config": ("cameras_sim.yaml", "simulated camera rig (poses, image size) used by the bridge"),
+    "task": ("pack_battery", "simulated task: pack_battery | hang_mug | stow_books"),
+    "level": ("none", "instruction ambiguity level of the initial episode: none | object | target | both"),
+    "seed": ("0", "seed of the initial episode layout"),
+    "use_rviz": ("true", "start rviz2 with config/attention.rviz"),
+}
+"""Launch arguments: name → (default, description); file names are resolved in share/codediffuser/config."""
+
+
+def generate_launch_description() -> LaunchDescription:
+    config_dir = PathJoinSubstitution([FindPackageShare("codediffuser"), "config"])
+    declared = []
+    for name, (default, description) in ARGUMENTS.items():
+        if default.endswith((".yaml", ".rviz")):
+            default = PathJoinSubstitution([config_dir, default])
+        declared.append(DeclareLaunchArgument(name, default_value=default, description=description))
+    params_file = LaunchConfiguration("params_file")
+    bridge = Node(
+        package="codediffuser_sim",
+        executable="sim_bridge_node",
+        name="sim_bridge_node",
+        output="screen",
+        parameters=[
+            params_file,
+            {
+                "cameras_config": LaunchConfiguration("cameras_config"),
+                "task": LaunchConfiguration("task"),
+                "level": LaunchConfiguration("level"),
+                "seed": LaunchConfiguration("seed"),
+            },
+        ],
+    )
+    fusion = Node(
+        package="codediffuser_perception",
+        executable="fusion_node",
+        name="fusion_node",
+        output="screen",
+        parameters=[params_file],
+    )
+    codegen = Node(
+        package="codediffuser_codegen",
+        executable="codegen_node",
+        name="codegen_node",
+        output="screen",
+        parameters=[params_file],
+    )
+    policy = Node(
+        package="codediffuser_policy",
+        executable="policy_node",
+        name="policy_node",
+        output="screen",
+        parameters=[params_file],
+    )
+    rviz = Node(
+        package="rviz2",
+        executable="rviz2",
+        name="rviz2",
+        arguments=["-d", PathJoinSubstitution([config_dir, "attention.rviz"])],
+        condition=IfCondition(LaunchConfiguration("use_rviz")),
+    )
+    return LaunchDescription([*declared, bridge, fusion, codegen, policy, rviz])
