@@ -34,8 +34,8 @@ LEVELS = ("none", "object", "target", "both")
 MARGIN_M = 0.03
 """A spatial description is generated only when the next-best candidate is this much (metres) worse."""
 
-ROW_TOLERANCE_M = 0.03
-"""Candidates whose y lies within this of the extreme y form the front (back) row."""
+ROW_GAP_M = 0.02
+"""Sorted by y from the front (back), the front (back) row ends at the first gap wider than this."""
 
 
 class InstructionError(ValueError):
@@ -243,14 +243,17 @@ def _middle(objs: Sequence[SceneObject]) -> SceneObject | None:
 
 
 def _row(objs: Sequence[SceneObject], row: str) -> list[SceneObject] | None:
-    """The front or back row, if it is separated from the other candidates by 2 × ROW_TOLERANCE_M."""
+    """The front or back row, if its members are within ROW_GAP_M / 2 and the next is 2 × ROW_GAP_M away."""
     sign = 1.0 if row == "front" else -1.0
-    extreme = min(sign * o.position[1] for o in objs)
-    inside = [o for o in objs if sign * o.position[1] - extreme <= ROW_TOLERANCE_M]
-    outside = [o for o in objs if sign * o.position[1] - extreme > ROW_TOLERANCE_M]
-    if any(sign * o.position[1] - extreme < 2 * ROW_TOLERANCE_M for o in outside):
-        return None
-    return inside
+    ranked = sorted(objs, key=lambda o: sign * o.position[1])
+    ys = [sign * o.position[1] for o in ranked]
+    for i in range(1, len(ranked)):
+        gap = ys[i] - ys[i - 1]
+        if gap > ROW_GAP_M:
+            return ranked[:i] if gap >= 2 * ROW_GAP_M else None
+        if gap > ROW_GAP_M / 2:
+            return None
+    return ranked
 
 
 def _nth_from_left(objs: Sequence[SceneObject], target: SceneObject) -> int | None:
