@@ -26,6 +26,7 @@ setup(
         "zarr>=3",
         "tqdm",
         "imageio[ffmpeg]",
+        "pyyaml",
         "codediffuser_perception",
         "codediffuser_policy",
     ],

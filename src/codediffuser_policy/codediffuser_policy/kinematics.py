@@ -41,6 +41,7 @@ class ArmModel:
         joint_names: the six arm joints, chain order (waist … wrist_rotate).
         lower, upper: (6,) joint position limits in rad, from the MJCF.
         base_pose: (4, 4) T_world_base.
+        home: (6,) start configuration (gym-aloha's keyframe: gripper raised in front of the base).
         finger_lower, finger_upper: the left finger's prismatic range in metres (closed, open); the right
             finger mirrors it (negative).
         urdf_link_names: the URDF links carrying the base and the tool centre point.
@@ -51,6 +52,7 @@ class ArmModel:
     lower: np.ndarray
     upper: np.ndarray
     base_pose: np.ndarray
+    home: np.ndarray
     finger_lower: float
     finger_upper: float
     _origins: np.ndarray  # (7, 4, 4): joint origins along the chain, the last one is gripper → ee (fixed)
@@ -236,6 +238,7 @@ def load_arm_model(side: str) -> ArmModel:
         lower=lower,
         upper=upper,
         base_pose=spec.T_world_base,
+        home=spec.home_q,
         finger_lower=finger.lower,
         finger_upper=finger.upper,
         _origins=origins,

@@ -72,6 +72,7 @@ class ArmSpec:
     joints: tuple[JointSpec, ...]
     T_world_base: np.ndarray
     tcp_offset_m: float
+    home_q: np.ndarray
     joint_by_name: dict[str, JointSpec] = field(default_factory=dict)
 
 
@@ -227,12 +228,17 @@ def load_arm_spec(side: str) -> ArmSpec:
     )
 
     T_world_base = _world_from_mjcf(model) @ _pose(model.body_pos[root], model.body_quat[root])
+    # The MJCF's first keyframe is gym-aloha's start pose: gripper raised in front of the base.
+    home_q = np.array(
+        [model.key_qpos[0][model.jnt_qposadr[model.joint(f"{prefix}/{name}").id]] for name in ARM_JOINTS]
+    )
     return ArmSpec(
         side=side,
         links=tuple(links),
         joints=tuple(joints),
         T_world_base=T_world_base,
         tcp_offset_m=tcp,
+        home_q=home_q,
         joint_by_name={jt.name: jt for jt in joints},
     )
 

@@ -1,0 +1,51 @@
+"""Pure helpers for seeded task layouts (no SAPIEN): colours, non-overlapping positions, id allocation."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from codediffuser_sim.instructions import COLORS
+
+COLOR_RGB: dict[str, tuple[float, float, float]] = {
+    "red": (0.85, 0.1, 0.1),
+    "green": (0.1, 0.7, 0.2),
+    "blue": (0.1, 0.25, 0.9),
+    "yellow": (0.95, 0.85, 0.1),
+    "orange": (1.0, 0.5, 0.05),
+    "purple": (0.55, 0.15, 0.75),
+    "white": (0.95, 0.95, 0.95),
+    "black": (0.08, 0.08, 0.08),
+}
+"""Render colour of each palette name (`instructions.COLORS`)."""
+
+
+class LayoutError(ValueError):
+    """A layout could not be sampled (the region is too small for the requested objects)."""
+
+
+def sample_colors(rng: np.random.Generator, n: int) -> list[str]:
+    """`n` distinct palette colours."""
+    return [str(c) for c in rng.choice(COLORS, size=n, replace=False)]
+
+
+def sample_separated_xy(
+    rng: np.random.Generator,
+    n: int,
+    x_range: tuple[float, float],
+    y_range: tuple[float, float],
+    min_distance_m: float,
+    max_tries: int = 2000,
+) -> np.ndarray:
+    """(n, 2) points uniform in the box, pairwise at least `min_distance_m` apart (rejection sampling).
+
+    Raises:
+        LayoutError: the points do not fit after `max_tries` draws.
+    """
+    points: list[np.ndarray] = []
+    for _ in range(max_tries):
+        p = rng.uniform((x_range[0], y_range[0]), (x_range[1], y_range[1]))
+        if all(np.linalg.norm(p - q) >= min_distance_m for q in points):
+            points.append(p)
+            if len(points) == n:
+                return np.array(points)
+    raise LayoutError(f"cannot place {n} objects {min_distance_m} m apart in x {x_range}, y {y_range}")
