@@ -4,8 +4,8 @@ Started by `codediffuser_codegen.sandbox` as `python -I -S <this file>` (isolate
 so it imports only the standard library and holds nothing of the parent: no perception backends, no
 cloud, no keys. Protocol (JSON lines on stdin/stdout):
 
-1. parent → child: `{"source": str, "cpu_s": int, "memory_mb": int, "output_chars": int,
-   "max_range": int}`
+1. parent → child: `{"source": str, "builtins": [names], "cpu_s": int, "memory_mb": int,
+   "output_chars": int, "max_range": int}`
 2. child → parent: `{"call": "detect"|"sel_name"|"sel_pos"|"attend", "args": [...]}`; parent → child:
    `{"ok": value}` or `{"error": message}`. Instances travel as `{"instance": {id, category, centroid,
    bbox_min, bbox_max, score, name}}` and come back as `{"ref": id}`.
@@ -111,31 +111,7 @@ def main():
             raise ValueError(f"range() longer than {request['max_range']} is not allowed")
         return r
 
-    safe_builtins = {
-        name: getattr(builtins, name)
-        for name in [
-            "abs",
-            "all",
-            "any",
-            "bool",
-            "dict",
-            "enumerate",
-            "float",
-            "int",
-            "len",
-            "list",
-            "max",
-            "min",
-            "reversed",
-            "round",
-            "set",
-            "sorted",
-            "str",
-            "sum",
-            "tuple",
-            "zip",
-        ]
-    }
+    safe_builtins = {name: getattr(builtins, name) for name in request["builtins"]}
     safe_builtins.update(print=safe_print, range=safe_range)
     scope = {"__builtins__": safe_builtins, **{name: remote(name) for name in API_NAMES}}
 

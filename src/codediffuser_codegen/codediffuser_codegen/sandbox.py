@@ -71,6 +71,34 @@ ALLOWED_ATTRIBUTES = frozenset(
 )
 """Attributes a program may read: instance fields, and list / dict / str methods without side doors."""
 
+FORBIDDEN_NAMES = frozenset(
+    [
+        "exec",
+        "eval",
+        "compile",
+        "open",
+        "getattr",
+        "setattr",
+        "delattr",
+        "hasattr",
+        "globals",
+        "locals",
+        "vars",
+        "dir",
+        "type",
+        "object",
+        "super",
+        "breakpoint",
+        "input",
+        "help",
+        "memoryview",
+        "classmethod",
+        "staticmethod",
+        "property",
+    ]
+)
+"""Names refused outright: the classic ways out of a restricted scope (also absent from the scope)."""
+
 _ALLOWED_NODES = (
     ast.Module, ast.Expr, ast.Assign, ast.AugAssign, ast.For, ast.If, ast.Pass, ast.Break, ast.Continue,
     ast.FunctionDef, ast.Return, ast.arguments, ast.arg, ast.Lambda,
@@ -229,6 +257,8 @@ def _check_node(node: ast.AST, reserved: set[str]) -> None:
             raise ValidationError(
                 f"name {node.id!r} is not allowed ({_where(node)}): no names starting with '_'"
             )
+        if node.id in FORBIDDEN_NAMES:
+            raise ValidationError(f"{node.id!r} is not allowed ({_where(node)})")
         if isinstance(node.ctx, ast.Store) and node.id in reserved:
             raise ValidationError(f"{node.id!r} cannot be reassigned ({_where(node)})")
     elif isinstance(node, ast.Attribute):
@@ -320,6 +350,7 @@ class Sandbox:
         validate_program(source, self.limits)
         request = {
             "source": source,
+            "builtins": list(SAFE_BUILTINS),
             "cpu_s": self.limits.cpu_s,
             "memory_mb": self.limits.memory_mb,
             "output_chars": self.limits.output_chars,
