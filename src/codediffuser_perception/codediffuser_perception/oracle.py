@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from codediffuser_perception.references import ReferenceStore
 from codediffuser_perception.types import CameraView, PerceptionError
 
 BACKGROUND = "background"
@@ -82,6 +83,13 @@ class OracleFeatureExtractor:
         rng = np.random.default_rng([self.seed, zlib.crc32(category.encode())])
         v = rng.standard_normal(self.feature_dim)
         return (v / np.linalg.norm(v)).astype(np.float32)
+
+    def references(self, categories: Sequence[str] | None = None) -> ReferenceStore:
+        """A reference store holding the ideal feature of `categories` (default: every known category)."""
+        store = ReferenceStore()
+        for category in sorted(set(self.categories.values()) if categories is None else categories):
+            store.add(category, self.category_feature(category), backend=f"oracle:seed={self.seed}")
+        return store
 
     def object_feature(self, object_id: int) -> np.ndarray:
         """(D,) float32 unit feature of one object (its category's vector plus its own offset)."""

@@ -5,7 +5,6 @@ import types
 
 import numpy as np
 import pytest
-import torch
 
 from codediffuser_perception.attention import AttentionConfig, compute_attention, dilate
 from codediffuser_perception.detect import detect
@@ -32,33 +31,6 @@ def instances(scene, featured):
     oracle = OracleFeatureExtractor({b.object_id: b.category for b in scene.boxes})
     refs = {c: oracle.category_feature(c) for c in ("battery", "mug")}
     return {int(i.metadata["object_id"]): i for c in refs for i in detect(featured, refs, c)}
-
-
-@pytest.fixture(scope="module")
-def tiny_sam(tmp_path_factory) -> str:
-    """A randomly initialised tiny SAM + processor saved like a hub checkpoint (128 px input)."""
-    from transformers import SamConfig, SamImageProcessor, SamModel, SamProcessor
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("sam")
-    vision = {
-        "hidden_size": 32,
-        "output_channels": 16,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 2,
-        "image_size": 128,
-        "window_size": 4,
-        "global_attn_indexes": [1],
-        "mlp_dim": 64,
-        "num_pos_feats": 8,
-    }
-    prompt = {"hidden_size": 16, "image_size": 128, "mask_input_channels": 4}
-    decoder = {"hidden_size": 16, "mlp_dim": 32, "num_attention_heads": 2, "iou_head_hidden_dim": 16}
-    config = SamConfig(vision_config=vision, prompt_encoder_config=prompt, mask_decoder_config=decoder)
-    SamModel(config).save_pretrained(path)
-    processor = SamImageProcessor(size={"longest_edge": 128}, pad_size={"height": 128, "width": 128})
-    SamProcessor(image_processor=processor).save_pretrained(path)
-    return str(path)
 
 
 @pytest.mark.parametrize(("object_ids", "dilation_m"), [([1], 0.016), ([3], 0.0), ([2, 3], 0.016)])

@@ -11,26 +11,6 @@ from codediffuser_perception.oracle import OracleFeatureExtractor
 from codediffuser_perception.types import PerceptionError
 
 
-@pytest.fixture(scope="module")
-def tiny_dinov2(tmp_path_factory) -> str:
-    """A randomly initialised 1-layer DINOv2 + its image processor, saved like a hub checkpoint."""
-    from transformers import BitImageProcessor, Dinov2Config, Dinov2Model
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("dinov2")
-    config = Dinov2Config(
-        hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, image_size=56
-    )
-    Dinov2Model(config).save_pretrained(path)
-    BitImageProcessor(
-        do_center_crop=False,
-        size={"height": 56, "width": 56},
-        image_mean=[0.485, 0.456, 0.406],
-        image_std=[0.229, 0.224, 0.225],
-    ).save_pretrained(path)
-    return str(path)
-
-
 def test_visibility_weight_follows_d3fields():
     gap = np.array([0.0, 0.02, 0.04, 0.06, np.inf])
     np.testing.assert_allclose(visibility_weight(gap, 0.02), [1.0, 1.0, np.exp(-1), np.exp(-2), 0.0])

@@ -56,3 +56,11 @@ def test_store_rejects_bad_files_and_names(tmp_path):
     (tmp_path / "battery.npz").unlink()
     with pytest.raises(PerceptionError, match="no matching"):
         ReferenceStore.load(tmp_path)
+
+
+def test_oracle_reference_store(scene):
+    oracle = OracleFeatureExtractor({b.object_id: b.category for b in scene.boxes})
+    store = oracle.references()
+    assert list(store) == ["battery", "mug"]
+    np.testing.assert_array_equal(store["mug"], oracle.category_feature("mug"))
+    assert store.info["mug"].backend == "oracle:seed=0"
