@@ -7,8 +7,9 @@ cloud, no keys. Protocol (JSON lines on stdin/stdout):
 1. parent → child: `{"source": str, "builtins": [names], "cpu_s": int, "memory_mb": int,
    "output_chars": int, "max_range": int}`
 2. child → parent: `{"call": "detect"|"sel_name"|"sel_pos"|"attend", "args": [...]}`; parent → child:
-   `{"ok": value}` or `{"error": message}`. Instances travel as `{"instance": {id, category, centroid,
-   bbox_min, bbox_max, score, name}}` and come back as `{"ref": id}`.
+   `{"ok": value}` or `{"error": message}`. Instances travel as `{"instance": {ref, id, category,
+   centroid, bbox_min, bbox_max, score, name}}` and come back as `{"ref": ref}` (`ref` is the parent's
+   observation-unique handle; programs cannot read it).
 3. child → parent, last line: `{"done": {"log": [...]}}` or `{"failed": kind, "message": str,
    "log": [...]}` with kind in runtime|api|memory|recursion|output.
 
@@ -36,7 +37,7 @@ class OutputLimitError(Exception):
 class InstanceHandle:
     """Read-only view of one instance: what a program may inspect (world frame, metres)."""
 
-    __slots__ = ("bbox_max", "bbox_min", "category", "centroid", "id", "name", "score")
+    __slots__ = ("bbox_max", "bbox_min", "category", "centroid", "id", "name", "ref", "score")
 
     def __init__(self, fields):
         for key in self.__slots__:
@@ -53,7 +54,7 @@ def _encode(value, depth=0):
     if depth > 3:
         raise TypeError("arguments nest too deeply")
     if isinstance(value, InstanceHandle):
-        return {"ref": value.id}
+        return {"ref": value.ref}
     if isinstance(value, (list, tuple)):
         return [_encode(v, depth + 1) for v in value]
     if value is None or isinstance(value, (str, int, float, bool)):

@@ -94,10 +94,31 @@ class PerceptionAPI:
     log: list[str] = field(default_factory=list)
     _detected: dict[str, list[Instance]] = field(default_factory=dict, repr=False)
 
-    @property
-    def known(self) -> dict[int, Instance]:
-        """Every instance returned by `detect` so far, by id (the sandbox maps handles back with it)."""
-        return {i.id: i for instances in self._detected.values() for i in instances}
+    def handle(self, inst: Instance) -> int:
+        """An observation-unique number for an instance returned by `detect` (the sandbox's reference).
+
+        `Instance.id` is unique per category only for some detectors; the handle is unique across them.
+        """
+        for number, known in enumerate(self.detected()):
+            if known is inst:
+                return number
+        raise SelectionError(f"instance #{inst.id} ({inst.category}) did not come from detect()")
+
+    def instance(self, handle: int) -> Instance:
+        """The instance behind a handle (see `handle`)."""
+        known = self.detected()
+        if not isinstance(handle, int) or not 0 <= handle < len(known):
+            raise SelectionError(f"no detected instance has handle {handle!r}")
+        return known[handle]
+
+    def detected(self) -> list[Instance]:
+        """Every instance returned by `detect` so far, in detection order."""
+        return [i for instances in self._detected.values() for i in instances]
+
+    def reset_program(self) -> None:
+        """Forget `attended` and `log` before running another program; detections stay cached."""
+        self.attended.clear()
+        self.log.clear()
 
     def detect(self, category: str) -> list[Instance]:
         """All instances of `category` in the observation (cached: one detection per category)."""
@@ -135,7 +156,7 @@ class PerceptionAPI:
         if anchor is not None:
             if not isinstance(anchor, Instance):
                 raise SelectionError(f"sel_pos: anchor must be an instance, got {type(anchor).__name__}")
-            candidates = [c for c in candidates if c.id != anchor.id]
+            candidates = [c for c in candidates if c is not anchor]
             if not candidates:
                 raise SelectionError("sel_pos: no candidate left once the anchor itself is excluded")
         if not isinstance(relation, str) or len(relation) > MAX_DESCRIPTION_CHARS:

@@ -67,6 +67,25 @@ def metadata_detector(objects: Mapping[int, Mapping[str, str]]) -> DetectBackend
     return detect
 
 
+def with_object_metadata(backend: DetectBackend, objects: Mapping[int, Mapping[str, str]]) -> DetectBackend:
+    """Wrap a real detector so its instances carry the simulator metadata of the object they cover.
+
+    `codediffuser_perception.detect.detect` stores the dominant simulator id of an instance's points in
+    `metadata["object_id"]` when the cloud has `object_ids`; this adds that object's name and
+    attributes, so the offline `sel_name` matcher works on top of the feature-based detector in sim.
+    """
+
+    def detect(cloud: FeatureCloud, category: str) -> list[Instance]:
+        found = backend(cloud, category)
+        for inst in found:
+            obj_id = inst.metadata.get("object_id")
+            if obj_id is not None and int(obj_id) in objects:
+                inst.metadata = {**{k: str(v) for k, v in objects[int(obj_id)].items()}, **inst.metadata}
+        return found
+
+    return detect
+
+
 def _tokens(text: str) -> list[str]:
     return [_SYNONYMS.get(t, t) for t in re.findall(r"[a-z0-9]+", text.lower())]
 

@@ -314,9 +314,10 @@ class _LineReader:
         return bytes(line)
 
 
-def _instance_message(inst: Instance) -> dict:
+def _instance_message(api: PerceptionAPI, inst: Instance) -> dict:
     return {
         "instance": {
+            "ref": api.handle(inst),
             "id": int(inst.id),
             "category": inst.category,
             "centroid": [float(v) for v in inst.centroid],
@@ -419,28 +420,24 @@ class Sandbox:
         name, args = message.get("call"), message.get("args", [])
         if name not in API_NAMES or not isinstance(args, list):
             return {"error": f"unknown API call {name!r}"}
-        known = api.known
 
         def decode(value):
             if isinstance(value, dict):
-                ref = value.get("ref")
-                if ref not in known:
-                    raise SelectionError(f"{name}: instance #{ref} did not come from detect()")
-                return known[ref]
+                return api.instance(value.get("ref"))
             if isinstance(value, list):
                 return [decode(v) for v in value]
             return value
 
         try:
             result = getattr(api, name)(*[decode(a) for a in args])
+            if isinstance(result, Instance):
+                return {"ok": _instance_message(api, result)}
+            if isinstance(result, list):
+                return {"ok": [_instance_message(api, i) for i in result]}
         except SelectionError as exc:
             return {"error": str(exc)}
         except TypeError as exc:
             return {"error": f"{name}: wrong arguments ({exc})"}
-        if isinstance(result, Instance):
-            return {"ok": _instance_message(result)}
-        if isinstance(result, list):
-            return {"ok": [_instance_message(i) for i in result]}
         return {"ok": None}
 
     @staticmethod

@@ -103,4 +103,8 @@ def test_detect_is_cached_per_observation():
     api.detect("slot")
     api.detect("Slot ")
     assert calls == ["slot"]
-    assert set(api.known) == {i.id for i in TRAY}
+    assert all(api.instance(api.handle(i)) is i for i in TRAY)
+    with pytest.raises(SelectionError, match="did not come from detect"):
+        api.handle(_inst(99, 0, 0))
+    with pytest.raises(SelectionError, match="no detected instance"):
+        api.instance(len(TRAY))
