@@ -25,6 +25,11 @@ ARGUMENTS = {
     "use_rviz": ("true", "start rviz2 with config/attention.rviz"),
 }
 """Launch arguments: name → (default, description); file names are resolved in share/codediffuser/config."""
+SIM_OVERRIDES = {
+    "fusion_node": {"use_segmentation": True, "feature_backend": "none"},
+}
+"""Simulator-only parameters on top of `params_file` (which holds the real rig's values): the segmentation
+oracle replaces DINOv2 features and the metadata backends replace detection (DESIGN.md §5)."""
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -55,7 +60,7 @@ def generate_launch_description() -> LaunchDescription:
         executable="fusion_node",
         name="fusion_node",
         output="screen",
-        parameters=[params_file],
+        parameters=[params_file, SIM_OVERRIDES["fusion_node"]],
     )
     codegen = Node(
         package="codediffuser_codegen",
