@@ -37,6 +37,7 @@ import numpy as np
 import yaml
 
 from codediffuser.calibration_config import CalibrationError, CamerasConfig, load_cameras_config
+from codediffuser_perception import ros_conversions as conv
 from codediffuser_perception.types import PerceptionError
 
 ARM_SIDES = ("left", "right")
@@ -96,10 +97,6 @@ class ImportConfig:
             )
         if self.n_points <= 0:
             raise ImportBagError(f"n_points must be > 0, got {self.n_points}")
-
-
-def _stamp_s(msg: Any) -> float:
-    return msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec
 
 
 class Bag:
@@ -225,23 +222,9 @@ def nearest_indices(stamps: np.ndarray, grid: np.ndarray, tolerance_s: float, to
     return nearest
 
 
-def _decode_rgb(msg: Any) -> np.ndarray:
-    from codediffuser_perception.ros_conversions import image_to_rgb
-
-    return image_to_rgb(msg)
-
-
-def _decode_depth_m(msg: Any) -> np.ndarray:
-    from codediffuser_perception.ros_conversions import image_to_depth_m
-
-    return image_to_depth_m(msg)
-
-
 def _camera_info(msg: Any) -> tuple[np.ndarray, np.ndarray, int, int]:
     """(K, distortion, width, height) of a CameraInfo."""
-    from codediffuser_perception.ros_conversions import camera_info_to_K
-
-    return camera_info_to_K(msg), np.asarray(msg.d, dtype=np.float64), int(msg.width), int(msg.height)
+    return conv.camera_info_to_K(msg), np.asarray(msg.d, dtype=np.float64), int(msg.width), int(msg.height)
 
 
 def arm_joints(msg: Any, side: str) -> np.ndarray:
@@ -252,13 +235,14 @@ def arm_joints(msg: Any, side: str) -> np.ndarray:
     """
     from codediffuser_policy.kinematics import convert_gripper, load_arm_model
 
-    names = list(msg.name)
+    positions = conv.joint_state_to_dict(msg)
     wanted = [*load_arm_model(side).joint_names, "gripper"]
-    missing = [n for n in wanted if n not in names]
+    missing = [n for n in wanted if n not in positions]
     if missing:
-        raise ImportBagError(f"{arm_topic(side)}: joints {missing} missing, the message has {names}")
-    position = np.asarray(msg.position, dtype=np.float64)
-    q = np.array([position[names.index(n)] for n in wanted])
+        raise ImportBagError(
+            f"{arm_topic(side)}: joints {missing} missing, the message has {list(positions)}"
+        )
+    q = np.array([positions[n] for n in wanted])
     q[6] = float(convert_gripper(q[6], "motor_rad", "normalized"))
     return q
 
@@ -327,7 +311,7 @@ def _align(bag: Bag, rig: CamerasConfig, cameras: Sequence[str], config: ImportC
         if topic in info_topics:
             infos.setdefault(info_topics[topic], msg)
             continue
-        stamps[topic].append(_stamp_s(msg))
+        stamps[topic].append(conv.stamp_to_seconds(msg.header.stamp))
         received[topic].append(receive_s)
     empty = [t for t in [*timed, *info_topics] if not (stamps.get(t) or info_topics.get(t) in infos)]
     if empty:
@@ -384,7 +368,7 @@ def import_episode(bag_path: str | Path, rig: CamerasConfig, config: ImportConfi
                 side = ARM_SIDES[arm_slots[topic].start // 7]
                 joints[steps, arm_slots[topic]] = arm_joints(msg, side)
                 continue
-            frame = _decode_depth_m(msg) if topic.endswith(STREAMS["depth"]) else _decode_rgb(msg)
+            frame = conv.image_to_depth_m(msg) if topic.endswith(STREAMS["depth"]) else conv.image_to_rgb(msg)
             for step in steps:
                 pending.setdefault(step, {})[topic] = frame
                 if len(pending[step]) < n_frames:
@@ -465,7 +449,7 @@ def load_calibration_frames(bag_path: str | Path, cameras: Sequence[str], max_fr
             images: dict[str, list[np.ndarray]] = {c: [] for c in cameras}
             for topic, index, _, msg in bag.messages(list(keep)):
                 if index in keep[topic]:
-                    images[topic.split("/")[2]].append(_decode_rgb(msg))
+                    images[topic.split("/")[2]].append(conv.image_to_rgb(msg))
             for c in cameras:
                 K, dist, width, height = _camera_info(infos[c])
                 frames[c] = CameraFrames(images[c], K, dist, width, height, f"bag:{Path(bag_path).name}")
@@ -530,7 +514,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 success=True,
             )
             print(f"{bag}: episode {index}, {len(steps['action'])} steps at {config.control_hz:g} Hz")
-    except (ImportBagError, CalibrationError, DatasetError) as error:
+    except (ImportBagError, CalibrationError, DatasetError, PerceptionError) as error:
         print(f"codediffuser import-bag: {error}", file=sys.stderr)
         return 2
     print(f"wrote {args.output}; label the episodes with `codediffuser label {args.output}`")

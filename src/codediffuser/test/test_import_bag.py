@@ -6,10 +6,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip(
-    "codediffuser_perception.ros_conversions", reason="image/camera_info conversions not landed"
-)
-
 from codediffuser import calibrate, import_bag
 from codediffuser.calibration_config import (
     CameraConfig,
