@@ -61,8 +61,9 @@ def similarity(cloud: FeatureCloud, reference: np.ndarray) -> np.ndarray:
     norm = np.linalg.norm(reference)
     if norm < 1e-12:
         raise PerceptionError("reference feature is zero")
-    feats = cloud.features.astype(np.float64)
-    cos = feats @ (reference / norm) / np.maximum(np.linalg.norm(feats, axis=1), 1e-12)
+    feats = cloud.features
+    lengths = np.sqrt(np.einsum("md,md->m", feats, feats))
+    cos = (feats @ (reference / norm).astype(feats.dtype)).astype(np.float64) / np.maximum(lengths, 1e-12)
     lo, hi = cos.min(initial=0.0), cos.max(initial=0.0)
     if len(cos) == 0 or hi - lo < 1e-9:
         return np.zeros(len(cos))
