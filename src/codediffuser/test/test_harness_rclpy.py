@@ -212,9 +212,22 @@ def test_logging_once_and_throttle(ros):
     assert [r.message for r in ros.logs()] == ["once", "throttled", "throttled"]
 
 
-def test_node_requires_init(ros):
+def test_node_requires_init_but_the_harness_can_publish_before(ros):
+    import rclpy
     from rclpy.exceptions import NotInitializedException
     from rclpy.node import Node
+    from rclpy.qos import DurabilityPolicy, QoSProfile
+    from std_msgs.msg import String
 
     with pytest.raises(NotInitializedException):
         Node("early")
+    latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    ros.publish("/config", String(data="ready"), latched)  # e.g. static TF before the node under test starts
+    rclpy.init()
+    node = Node("late", parameter_overrides=[])
+    got = []
+    node.create_subscription(String, "/config", got.append, latched)
+    ros.spin()
+    assert [m.data for m in got] == ["ready"]
+    assert node.get_parameter("use_sim_time").value is False  # declared by every node, as in rclpy
+    assert [n.get_name() for n in ros.graph.nodes] == ["late"]

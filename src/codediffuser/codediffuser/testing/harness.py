@@ -95,9 +95,7 @@ class FakeRos:
 
     def _probe_node(self) -> Any:
         if self._probe is None or self._probe.destroyed:
-            if not self.graph.initialized:
-                fake_rclpy.init()
-            self._probe = fake_rclpy.node.Node("fake_ros_probe")
+            self._probe = _ProbeNode("fake_ros_probe")
         return self._probe
 
     def publish(self, topic: str, msg: Any, qos: Any = 10) -> None:
@@ -114,6 +112,12 @@ class FakeRos:
         if srv_type is None:
             raise KeyError(f"no service {service!r}; served: {sorted(self.graph.services)}")
         return self._probe_node().create_client(srv_type, service).call(request)
+
+
+class _ProbeNode(fake_rclpy.node.Node):
+    """The harness's own node for `FakeRos.publish` / `call`: works before `rclpy.init()`, never listed."""
+
+    _harness_probe = True
 
 
 @contextmanager

@@ -31,7 +31,12 @@ _TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class Node(ParameterMixin):
-    """A node in the active fake graph (rclpy.init() must have been called)."""
+    """A node in the active fake graph (rclpy.init() must have been called).
+
+    Like rclpy, every node declares `use_sim_time` (False unless overridden).
+    """
+
+    _harness_probe = False  # True only for FakeRos's own probe node: no init needed, not listed
 
     def __init__(
         self,
@@ -44,7 +49,7 @@ class Node(ParameterMixin):
         **_options: Any,
     ) -> None:
         self.graph: Graph = current_graph()
-        if not self.graph.initialized:
+        if not self.graph.initialized and not self._harness_probe:
             raise NotInitializedException("rclpy.init() has not been called")
         if not _TOKEN.fullmatch(node_name):
             raise ValueError(f"Invalid node name: {node_name!r}")
@@ -62,10 +67,13 @@ class Node(ParameterMixin):
         }
         self._allow_undeclared = allow_undeclared_parameters
         self._init_parameters()
+        self.declare_parameter("use_sim_time", False)
         if automatically_declare_parameters_from_overrides:
             for name, value in self._overrides.items():
-                self.declare_parameter(name, value)
-        self.graph.nodes.append(self)
+                if not self.has_parameter(name):
+                    self.declare_parameter(name, value)
+        if not self._harness_probe:
+            self.graph.nodes.append(self)
 
     # --- identity, clock, logger ------------------------------------------------------------------
     def get_name(self) -> str:
