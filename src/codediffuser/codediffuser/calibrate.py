@@ -5,6 +5,7 @@ seconds of the colour streams (a ROS 2 bag, or one folder of images per camera),
 
     codediffuser calibrate --config config/cameras.yaml --bag calib_bag
     codediffuser calibrate --config config/cameras.yaml --images calib_images   # DIR/cam0/*.png, ...
+    codediffuser calibrate --config config/cameras.yaml --board-image board.png  # the board to print
 
 Per camera it pools the board corners of all frames into one PnP solve (`calibration_board`), prints
 frames, corners, RMS reprojection error and the camera position, and writes `T_world_cam`, the
@@ -32,6 +33,7 @@ from codediffuser.calibration_board import (
     make_board,
 )
 from codediffuser.calibration_config import (
+    BoardConfig,
     CalibrationError,
     CamerasConfig,
     calibration_report,
@@ -163,6 +165,25 @@ def load_image_folder(
     return frames
 
 
+BOARD_PRINT_DPI = 254
+"""10 pixels per millimetre in the printable board image."""
+BOARD_MARGIN_M = 0.01
+"""White border around the printed chessboard (the detector needs a quiet zone)."""
+
+
+def write_board_image(board_config: BoardConfig, path: str | Path) -> None:
+    """Write the board as a PNG whose DPI tag makes a 100 % print come out at the configured size."""
+    from PIL import Image
+
+    px_per_m = BOARD_PRINT_DPI / 0.0254
+    width_m, height_m = board_config.size_m
+    margin = round(BOARD_MARGIN_M * px_per_m)
+    inner = (round(width_m * px_per_m), round(height_m * px_per_m))
+    image = make_board(board_config).generateImage(inner, marginSize=0)
+    image = cv2.copyMakeBorder(image, margin, margin, margin, margin, cv2.BORDER_CONSTANT, value=255)
+    Image.fromarray(image).save(path, dpi=(BOARD_PRINT_DPI, BOARD_PRINT_DPI))
+
+
 def _header_of(path: Path) -> str:
     """The leading comment block of an existing rig file (its schema notes), kept on rewrite."""
     if not path.is_file():
@@ -186,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--bag", type=Path, help="ROS 2 bag with /cameras/<cam>/color/{image_raw,camera_info}"
     )
     source.add_argument("--images", type=Path, help="folder with one sub-folder of images per camera")
+    source.add_argument(
+        "--board-image", type=Path, help="write the configured board as a PNG to print at 100 %% and exit"
+    )
     parser.add_argument("--config", type=Path, default=Path("config/cameras.yaml"), help="rig file to read")
     parser.add_argument("--output", type=Path, help="rig file to write (default: --config)")
     parser.add_argument("--cameras", nargs="+", help="cameras to calibrate (default: all in the rig file)")
@@ -206,6 +230,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise CalibrationError(f"--max-frames must be >= 1, got {args.max_frames}")
         thresholds = CalibrationThresholds(args.min_corners, args.max_error_px)
         config = load_cameras_config(args.config)
+        if args.board_image is not None:
+            write_board_image(config.board, args.board_image)
+            width_mm, height_mm = (1000 * v for v in config.board.size_m)
+            print(
+                f"wrote {args.board_image}: {config.board.squares_x}×{config.board.squares_y} squares, "
+                f"{width_mm:.0f}×{height_mm:.0f} mm at {BOARD_PRINT_DPI} dpi; print at 100 % and measure a "
+                f"square (expect {config.board.square_length_m * 1000:.1f} mm)"
+            )
+            return 0
         cameras = args.cameras or list(config.cameras)
         for name in cameras:
             config.camera(name)

@@ -190,3 +190,20 @@ def test_rig_file_round_trip_and_serial_lookup(rig, tmp_path):
     np.testing.assert_allclose(loaded.camera("cam2").T_world_cam, rig.camera("cam2").T_world_cam, atol=1e-6)
     with pytest.raises(CalibrationError, match="unknown camera serial '999'"):
         loaded.by_serial("999")
+
+
+def test_printable_board_image_has_the_configured_size_and_is_detectable(rig, tmp_path, capsys):
+    from PIL import Image
+
+    from codediffuser.calibration_board import detect_corners, make_board
+
+    path = tmp_path / "board.png"
+    assert calibrate.main(["--config", str(RIG), "--board-image", str(path)]) == 0
+    assert "expect 45.0 mm" in capsys.readouterr().out
+    image = Image.open(path)
+    dpi = image.info["dpi"][0]
+    width_mm = image.size[0] / dpi * 25.4
+    assert width_mm == pytest.approx(360 + 2 * 10, abs=0.2)  # board + 10 mm white margins
+    small = cv2.resize(np.asarray(image), None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA)
+    detection = detect_corners(small, make_board(rig.board))
+    assert len(detection.ids) == (8 - 1) * (6 - 1)
