@@ -1,0 +1,51 @@
+import numpy as np
+import pytest
+import zarr
+
+from codediffuser_sim.generate import main
+
+
+@pytest.mark.slow
+def test_generate_writes_the_dataset_format_and_resumes(tmp_path, capsys):
+    out = tmp_path / "pb.zarr"
+    args = [
+        "--task",
+        "pack_battery",
+        "--out",
+        str(out),
+        "--width",
+        "64",
+        "--height",
+        "48",
+        "--n-points",
+        "128",
+    ]
+    assert main([*args, "--episodes", "1", "--level", "target"]) == 0
+    assert "episodes/s" in capsys.readouterr().out
+    assert main([*args, "--episodes", "2", "--level", "target"]) == 0
+    assert "1 new" in capsys.readouterr().out
+    root = zarr.open_group(str(out), mode="r")
+    ends = root["meta/episode_ends"][:]
+    episodes = root["meta"].attrs["episodes"]
+    assert len(ends) == 2
+    assert [e["seed"] for e in episodes] == [0, 1]
+    assert all(e["success"] and e["level"] == "target" for e in episodes)
+    assert all(len(e["attended"]) == 2 for e in episodes)
+    points = root["data/point_cloud"][:]
+    attention = root["data/attention"][:]
+    assert points.shape == (ends[-1], 128, 3)
+    assert root["data/action"].shape == (ends[-1], 20)
+    assert root["data/joint_pos"].shape == (ends[-1], 14)
+    # The attended battery and slot are seen: some attention, not all of it.
+    assert 0 < attention.mean() < 0.5
+    assert set(np.unique(attention)) <= {0.0, 1.0}
+    assert np.all(points[..., 2] >= 0.004 - 1e-6)
+    # The last action of an episode opens the gripper of the arm that worked (release).
+    last = root["data/action"][ends[0] - 1]
+    assert max(last[9], last[19]) == pytest.approx(1.0)
+
+
+def test_generate_rejects_bad_arguments(capsys):
+    with pytest.raises(SystemExit):
+        main(["--task", "no_such_task"])
+    assert main(["--task", "pack_battery", "--episodes", "0"]) == 2
