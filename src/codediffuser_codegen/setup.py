@@ -12,6 +12,7 @@ setup(
     version="0.1.0",
     packages=find_packages(exclude=["test"]),
     include_package_data=True,
+    package_data={"codediffuser_codegen": ["prompts/*.md"]},
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
         ("share/" + package_name, ["package.xml"]),
@@ -21,6 +22,7 @@ setup(
         "numpy>=1.26,<2.3",
         "openai>=1.50",
         "pillow",
+        "matplotlib",
         "codediffuser_perception",
     ],
     zip_safe=True,

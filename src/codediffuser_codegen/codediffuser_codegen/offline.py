@@ -152,16 +152,11 @@ def parse_instruction(instruction: str) -> ParsedInstruction:
     """
     text = check_instruction(instruction)
     text = re.sub(r"^(?:please|now|then|robot,?) ", "", text).removesuffix(" please").rstrip(",")
-    words = set(re.findall(r"[a-z]+", text))
-    grammars = [
-        g for g in GRAMMARS if {g.noun, g.plural, *g.target_noun.split()[-1:]} & words
-        or any(place.split()[-1] in words for place in g.target_places)
-    ]  # fmt: skip
-    if not grammars:
+    g = _grammar_of(text)
+    if g is None:
         raise GenerationError(
             f"no task word in {instruction!r}: expected batteries/slots, mugs/branches or books/shelf slots"
         )
-    g = next((g for g in grammars if g.noun in words or g.plural in words), grammars[0])
     verb = text.split(" ", 1)[0]
     if verb not in g.verbs:
         raise GenerationError(
@@ -183,6 +178,24 @@ def parse_instruction(instruction: str) -> ParsedInstruction:
         f"{g.name}: could not understand {rest!r}; say e.g. '{g.verbs[0]} the red {g.noun} "
         f"{g.prepositions[0]} {_example_target(g)}' or '{g.verbs[0]} a {g.noun}'"
     )
+
+
+def _grammar_of(text: str) -> TaskGrammar | None:
+    """The task whose object noun (else target word) the text mentions."""
+    words = set(re.findall(r"[a-z]+", text.lower()))
+    for g in GRAMMARS:
+        if {g.noun, g.plural} & words:
+            return g
+    for g in GRAMMARS:
+        if g.target_noun.split()[0] in words or any(place.split()[-1] in words for place in g.target_places):
+            return g
+    return None
+
+
+def guess_task(instruction: str) -> str | None:
+    """The task an instruction is about, from its nouns (None when it names no task object)."""
+    g = _grammar_of(instruction) if isinstance(instruction, str) else None
+    return None if g is None else g.name
 
 
 def _example_target(g: TaskGrammar) -> str:

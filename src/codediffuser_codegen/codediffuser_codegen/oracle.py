@@ -32,7 +32,8 @@ def metadata_detector(objects: Mapping[int, Mapping[str, str]]) -> DetectBackend
 
     Returns:
         `detect_backend(cloud, category)`: one `Instance` per object of that category with at least
-        one point, in increasing id order; `Instance.id` is the object id and `metadata` its metadata.
+        one point, in increasing id order; `Instance.id` is the object id and `metadata` its metadata
+        plus `object_id` (as `codediffuser_perception.detect` sets it, read by the oracle masks).
     """
     known = {str(meta.get("category", "")) for meta in objects.values()}
 
@@ -59,7 +60,7 @@ def metadata_detector(objects: Mapping[int, Mapping[str, str]]) -> DetectBackend
                     centroid=((lo + hi) / 2).astype(np.float32),
                     bbox_min=lo.astype(np.float32),
                     bbox_max=hi.astype(np.float32),
-                    metadata={k: str(v) for k, v in meta.items()},
+                    metadata={**{k: str(v) for k, v in meta.items()}, "object_id": str(obj_id)},
                 )
             )
         return found

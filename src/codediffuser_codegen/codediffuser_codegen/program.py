@@ -4,12 +4,28 @@ from __future__ import annotations
 
 import ast
 import re
+from dataclasses import dataclass, field
 
 MAX_INSTRUCTION_CHARS = 300
 """Instructions longer than this are refused (the task grammar needs a few dozen characters)."""
 
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n(.*?)```", re.DOTALL)
 _API_CALL = re.compile(r"\b(detect|sel_name|sel_pos|attend)\s*\(")
+
+
+@dataclass
+class Draft:
+    """One program a writer produced, with the conversation that produced it (empty offline).
+
+    Attributes:
+        program: the program text ("" when the reply held no code: the repair turn asks again).
+        messages: the chat messages sent for it.
+        reply: the model's raw reply.
+    """
+
+    program: str
+    messages: list[dict] = field(default_factory=list)
+    reply: str = ""
 
 
 class GenerationError(ValueError):
