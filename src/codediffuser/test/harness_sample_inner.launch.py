@@ -15,7 +15,14 @@ def generate_launch_description():
                 package="codediffuser_policy",
                 executable="policy_node",
                 name="policy",
-                parameters=[{"side": LaunchConfiguration("side"), "gains": {"kp": 1.5, "kd": 0.1}}],
+                parameters=[
+                    {
+                        "side": LaunchConfiguration("side"),
+                        "gains": {"kp": 1.5, "kd": 0.1},
+                        "limits": [1, 2.5],
+                        "label": "007",
+                    }
+                ],
             ),
         ]
     )

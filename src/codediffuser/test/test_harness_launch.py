@@ -43,7 +43,14 @@ def test_conditions_group_namespace_and_include():
     assert result.node("rviz2").enabled
     assert not [n for n in result.enabled_nodes if n.executable == "headless_monitor"]
     policy = result.node("/aloha/policy")
-    assert policy.parameters == {"side": "left", "gains.kp": 1.5, "gains.kd": 0.1}
+    # nested keys joined; ints mixed with floats become floats; a plain string stays a string
+    assert policy.parameters == {
+        "side": "left",
+        "gains.kp": 1.5,
+        "gains.kd": 0.1,
+        "limits": [1.0, 2.5],
+        "label": "007",
+    }
     assert policy.remappings == [("/joint_states", "joint_states")]
     assert (
         result.includes[0].path == f"{EXTERNAL_SHARE}/interbotix_xsarm_control/launch/xsarm_control.launch.py"
@@ -64,3 +71,17 @@ def test_bad_launch_input_is_refused():
         _run(robot="aloha", use_rviz="maybe")
     with pytest.raises(LaunchError, match="parameter file"):
         run_launch(SAMPLE, {"robot": "aloha"}, package_shares={"harness_pkg": "/nonexistent"})
+
+
+@pytest.mark.parametrize(("value", "message"), [("", "NoneType"), ("{a: 1}", "dict"), ("[1, a]", "one type")])
+def test_parameter_values_launch_ros_refuses(tmp_path, value, message):
+    launch_file = tmp_path / "one.launch.py"
+    launch_file.write_text(
+        "from launch import LaunchDescription\n"
+        "from launch.substitutions import LaunchConfiguration\n"
+        "from launch_ros.actions import Node\n"
+        "def generate_launch_description():\n"
+        "    return LaunchDescription([Node(package='p', executable='e', parameters=[{'x': LaunchConfiguration('v')}])])\n"
+    )
+    with pytest.raises(LaunchError, match=message):
+        run_launch(launch_file, {"v": value})

@@ -1,9 +1,10 @@
 """Fake `launch_ros.actions`: `Node` (recorded with resolved parameters), `PushRosNamespace`, `SetRemap`, `SetParameter`.
 
 Parameters resolve as launch_ros does: a file entry is a YAML parameter file (sections "/**", the node
-name or its full name, `ros__parameters` inside, nested keys joined with "."); a dict entry is taken as
-is, except that a value given as a substitution is resolved and then parsed as YAML ("0" → 0,
-"true" → True), like launch_ros' parameter evaluation. Later entries override earlier ones.
+name or its full name, `ros__parameters` inside, nested keys joined with "."); in a dict entry, nested
+keys are joined with ".", plain Python values keep their type, a value given as a substitution is
+resolved and parsed as YAML ("0" → 0, "true" → True, "" → error), lists must be non-empty and
+uniform (ints mixed with floats become floats). Later entries override earlier ones.
 """
 
 from __future__ import annotations
@@ -53,16 +54,56 @@ def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _evaluate(context: LaunchContext, value: Any) -> Any:
-    if isinstance(value, Substitution) or (
-        isinstance(value, list) and any(isinstance(v, Substitution) for v in value)
-    ):
-        return yaml.safe_load(perform_substitutions(context, value))
-    if isinstance(value, dict):
-        return {perform_substitutions(context, k): _evaluate(context, v) for k, v in value.items()}
-    if isinstance(value, tuple | list):
-        return [_evaluate(context, v) for v in value]
-    return value
+def _uniform(values: list[Any], name: str) -> list[Any]:
+    if not values or len({type(v) for v in values}) != 1 or type(values[0]) not in (bool, int, float, str):
+        raise LaunchError(
+            f"parameter {name!r}: lists must be non-empty with items of one type (bool, int, float, str), got {values!r}"
+        )
+    return values
+
+
+def _from_yaml(text: str, name: str) -> Any:
+    """A substitution's text parsed as launch_ros does: YAML scalars or uniform lists only."""
+    value = yaml.safe_load(text)
+    if type(value) in (bool, int, float, str):
+        return value
+    if isinstance(value, list):
+        return _uniform(value, name)
+    raise LaunchError(
+        f"parameter {name!r}: {text!r} evaluates to {type(value).__name__}, not a parameter value"
+    )
+
+
+def _evaluate(context: LaunchContext, name: str, value: Any) -> Any:
+    """One dict parameter value, with launch_ros' normalisation rules."""
+    if isinstance(value, Substitution):
+        return _from_yaml(perform_substitutions(context, value), name)
+    if isinstance(value, bool | int | float | str | bytes):
+        return value  # plain Python values keep their type (strings stay strings)
+    if not isinstance(value, list | tuple):
+        raise LaunchError(f"parameter {name!r}: unsupported value {value!r}")
+    if any(isinstance(v, Substitution) for v in value):  # substitutions and strings: one concatenated string
+        return _from_yaml(perform_substitutions(context, value), name)
+    if value and all(isinstance(v, bool) for v in value):
+        return list(value)
+    if value and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
+        return list(value) if all(isinstance(v, int) for v in value) else [float(v) for v in value]
+    items = [
+        _from_yaml(perform_substitutions(context, v), name) if isinstance(v, list | tuple) else v
+        for v in value
+    ]
+    return _uniform(items, name)
+
+
+def _evaluate_dict(context: LaunchContext, values: dict[Any, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        name = prefix + perform_substitutions(context, key)
+        if isinstance(value, dict):
+            flat.update(_evaluate_dict(context, value, name + "."))
+        else:
+            flat[name] = _evaluate(context, name, value)
+    return flat
 
 
 def load_parameter_file(path: str, name: str | None, namespace: str) -> dict[str, Any]:
@@ -119,7 +160,7 @@ class Node(Action):
         parameters, files = dict(context.global_parameters), []
         for entry in self.parameters:
             if isinstance(entry, dict):
-                parameters.update(_flatten(_evaluate(context, entry)))
+                parameters.update(_evaluate_dict(context, entry))
             else:
                 files.append(path := perform_substitutions(context, entry))
                 if enabled:
@@ -173,4 +214,5 @@ class SetParameter(Action):
         self.name, self.value = name, value
 
     def execute(self, context: LaunchContext) -> None:
-        context.global_parameters[perform_substitutions(context, self.name)] = _evaluate(context, self.value)
+        name = perform_substitutions(context, self.name)
+        context.global_parameters[name] = _evaluate(context, name, self.value)
