@@ -47,8 +47,8 @@ STREAMS = {
     "info": "color/camera_info",
 }
 """Per-camera topic suffixes under `/cameras/<name>/`."""
-SERIALS_KEY = "camera_serials"
-"""Bag metadata `custom_data` key, "cam0=<serial>,cam1=<serial>,…" (written by `ros2 bag record --custom-data`)."""
+SERIAL_KEY_PREFIX = "camera_serial."
+"""Bag metadata `custom_data` keys `camera_serial.<camera>` = serial (`ros2 bag record --custom-data`, Iron+)."""
 
 
 class ImportBagError(ValueError):
@@ -260,21 +260,20 @@ def check_rig(bag: Bag, rig: CamerasConfig, infos: Mapping[str, Any], max_fx_dif
     """Raise `ImportBagError` unless the bag's cameras are the calibrated cameras of the rig file.
 
     Checks: each camera is calibrated (not the nominal pose); when the bag records serials
-    (`custom_data` "camera_serials"), each is known and belongs to that camera name; the camera_info
+    (`custom_data` keys `camera_serial.<camera>`), each is known and belongs to that camera name; the camera_info
     intrinsics agree with the rig file's (a swapped or replaced camera has other factory intrinsics).
     """
-    recorded = bag.custom_data().get(SERIALS_KEY, "")
-    for item in filter(None, (s.strip() for s in recorded.split(","))):
-        name, _, serial = item.partition("=")
+    for key, serial in bag.custom_data().items():
+        if not key.startswith(SERIAL_KEY_PREFIX):
+            continue
+        name = key.removeprefix(SERIAL_KEY_PREFIX)
         try:
             owner = rig.by_serial(serial.strip())
         except CalibrationError as error:
+            raise ImportBagError(f"bag camera {name}: {error}; calibrate that camera first") from error
+        if owner.name != name:
             raise ImportBagError(
-                f"bag camera {name.strip()}: {error}; calibrate that camera first"
-            ) from error
-        if owner.name != name.strip():
-            raise ImportBagError(
-                f"bag camera {name.strip()} has serial {serial.strip()}, which config/cameras.yaml assigns to "
+                f"bag camera {name} has serial {serial.strip()}, which config/cameras.yaml assigns to "
                 f"{owner.name}: the cameras were re-plugged under other names"
             )
     for name, msg in infos.items():

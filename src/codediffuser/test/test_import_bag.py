@@ -92,11 +92,11 @@ def joint_msg(t, side):
     )
 
 
-def write_bag(path: Path, frames, *, t0=T0, skip=(), stamp_offset=None, drop=None, serials=None, board=None):
+def write_bag(path: Path, frames, *, t0=T0, skip=(), stamp_offset=None, drop=None, serials=None):
     """A teleoperation bag: 4 cameras at 15 Hz (static scene `frames` or board images), arms at 50 Hz.
 
     skip: topics not recorded; stamp_offset: topic → seconds added to its header stamps (a foreign
-    clock); drop: (topic, t_from, t_to) messages not recorded; serials: bag custom_data camera_serials.
+    clock); drop: (topic, t_from, t_to) messages not recorded; serials: camera → serial recorded in the bag's custom_data.
     """
     from rosbags.rosbag2 import Writer
 
@@ -115,8 +115,8 @@ def write_bag(path: Path, frames, *, t0=T0, skip=(), stamp_offset=None, drop=Non
             messages.append((arm_topic(side), t, joint_msg, (side,)))
     messages.sort(key=lambda m: m[1])
     with Writer(path, version=9) as writer:
-        if serials:
-            writer.set_custom_data(import_bag.SERIALS_KEY, serials)
+        for name, serial in (serials or {}).items():
+            writer.set_custom_data(import_bag.SERIAL_KEY_PREFIX + name, serial)
         connections = {}
         for topic, t, make, args in messages:
             if topic in skip or (drop and topic == drop[0] and drop[1] <= t - t0 < drop[2]):
@@ -163,7 +163,9 @@ def frames(scene_views):
 @pytest.fixture(scope="module")
 def good_bag(tmp_path_factory, frames):
     return write_bag(
-        tmp_path_factory.mktemp("bags") / "demo", frames, serials="cam0=000000000000,cam1=000000000001"
+        tmp_path_factory.mktemp("bags") / "demo",
+        frames,
+        serials={"cam0": "000000000000", "cam1": "000000000001"},
     )
 
 
@@ -238,8 +240,14 @@ def test_dropped_frames_name_the_topic_and_time(frames, rig_file, tmp_path):
 
 
 def test_unknown_serial_in_the_bag_is_refused(frames, rig_file, tmp_path):
-    bag = write_bag(tmp_path / "b", frames, serials="cam0=000000000000,cam2=213622301234")
+    bag = write_bag(tmp_path / "b", frames, serials={"cam0": "000000000000", "cam2": "213622301234"})
     with pytest.raises(ImportBagError, match="bag camera cam2: unknown camera serial '213622301234'"):
+        import_bag.import_episode(bag, load_cameras_config(rig_file), IMPORT)
+
+
+def test_replugged_camera_is_refused_by_its_serial(frames, rig_file, tmp_path):
+    bag = write_bag(tmp_path / "b", frames, serials={"cam0": "000000000001"})
+    with pytest.raises(ImportBagError, match=r"which config/cameras\.yaml assigns to cam1"):
         import_bag.import_episode(bag, load_cameras_config(rig_file), IMPORT)
 
 
