@@ -8,7 +8,9 @@ the picture a VLM sees for `sel_name`). The observation format is documented in
 
 Backends: the program comes from the offline generator unless `--model` names a VLM on an
 OpenAI-compatible endpoint (`--base-url`, key in CODEDIFFUSER_LLM_API_KEY or OPENAI_API_KEY), which then
-also answers `sel_name` from the composite image. `detect` uses the observation's simulator metadata.
+also answers `sel_name` from the composite image. `detect` groups points by the observation's simulator
+object ids, or, with `--references DIR` (a `codediffuser annotate` reference store) and a cloud with
+features, runs the reference-feature detector.
 Exit status: 0 when instances were selected, 1 when the instruction failed (the reason is printed),
 2 for unusable arguments or files.
 """
@@ -23,9 +25,10 @@ from pathlib import Path
 import numpy as np
 
 from codediffuser_codegen.api import PerceptionAPI
+from codediffuser_codegen.backends import feature_detector
 from codediffuser_codegen.composite import composite_image
 from codediffuser_codegen.observation import load_observation
-from codediffuser_codegen.oracle import match_metadata, metadata_detector
+from codediffuser_codegen.oracle import match_metadata, metadata_detector, with_object_metadata
 from codediffuser_codegen.pipeline import InstructResult, OfflineWriter, instance_attention, run_instruction
 from codediffuser_codegen.sandbox import Sandbox
 from codediffuser_perception.types import Attention, FeatureCloud, PerceptionError
@@ -40,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("instruction", help='e.g. "hang the blue mug on the left branch"')
     parser.add_argument("--observation", required=True, type=Path, help="observation .npz (see docs)")
     parser.add_argument("--out", type=Path, default=Path("instruct_out"), help="folder for the pictures")
+    parser.add_argument("--references", type=Path, help="reference store for the feature detector")
     parser.add_argument("--model", help="VLM model name; default: the offline generator")
     parser.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1")
     parser.add_argument("--api-key-env", help="environment variable holding the key")
@@ -55,11 +59,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PerceptionError as exc:
         print(f"codediffuser instruct: {exc}", file=sys.stderr)
         return 2
-    if not obs.objects or obs.cloud.object_ids is None:
+    has_metadata = bool(obs.objects) and obs.cloud.object_ids is not None
+    if args.references is not None:
+        from codediffuser_perception.references import ReferenceStore
+
+        try:
+            detect_backend = feature_detector(ReferenceStore.load(args.references))
+        except (PerceptionError, OSError) as exc:
+            print(f"codediffuser instruct: {exc}", file=sys.stderr)
+            return 2
+        if has_metadata:
+            detect_backend = with_object_metadata(detect_backend, obs.objects)
+    elif has_metadata:
+        detect_backend = metadata_detector(obs.objects)
+    else:
         print(
-            "codediffuser instruct: the observation has no object metadata (objects + object_ids), which "
-            "the embedded detector needs",
+            "codediffuser instruct: the observation has no object metadata (objects + object_ids); give "
+            "--references for the feature detector",
             file=sys.stderr,
+        )
+        return 2
+    if not has_metadata and not args.model:
+        print(
+            "codediffuser instruct: without object metadata, sel_name needs a VLM (--model)", file=sys.stderr
         )
         return 2
     writer, name_backend = OfflineWriter(), match_metadata
@@ -78,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"codediffuser instruct: {exc}", file=sys.stderr)
             return 2
         writer, name_backend = LlmProgramWriter(client), VlmNameSelector(client)
-    api = PerceptionAPI(obs.cloud, metadata_detector(obs.objects), name_backend)
+    api = PerceptionAPI(obs.cloud, detect_backend, name_backend)
     result = run_instruction(args.instruction, api, writer, Sandbox())
     report(result)
     if not result.success:

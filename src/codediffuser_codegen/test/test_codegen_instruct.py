@@ -2,6 +2,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from codediffuser_codegen.api import PerceptionAPI
+from codediffuser_codegen.backends import feature_detector
 from codediffuser_codegen.instruct import main
 from codediffuser_codegen.observation import (
     Observation,
@@ -9,7 +11,15 @@ from codediffuser_codegen.observation import (
     observation_from_objects,
     save_observation,
 )
+from codediffuser_codegen.oracle import match_metadata, with_object_metadata
+from codediffuser_codegen.pipeline import OfflineWriter, run_instruction
+from codediffuser_codegen.sandbox import Sandbox
+from codediffuser_perception.attention import compute_attention
+from codediffuser_perception.features import fuse_features
 from codediffuser_perception.fusion import FusionConfig, fuse_views
+from codediffuser_perception.masks import OracleMaskPredictor
+from codediffuser_perception.oracle import OracleFeatureExtractor
+from codediffuser_perception.references import ReferenceStore
 from codediffuser_perception.synthetic import Box, SyntheticScene, four_view_rig
 from codediffuser_perception.types import PerceptionError
 from codediffuser_sim.instructions import SceneObject
@@ -27,6 +37,8 @@ def rendered(tmp_path_factory):
     ]
     views = four_view_rig(SyntheticScene(boxes), width=96, height=72)
     cloud = fuse_views(views, FusionConfig(workspace_min=(-0.3, -0.3, 0.001), voxel_size_m=0.006))
+    oracle = OracleFeatureExtractor({b.object_id: b.category for b in boxes})
+    cloud = fuse_features(cloud, oracle)
     objects = {
         1: {"category": "mug", "name": "red mug", "color": "red"},
         2: {"category": "mug", "name": "blue mug", "color": "blue"},
@@ -36,10 +48,13 @@ def rendered(tmp_path_factory):
     }
     path = tmp_path_factory.mktemp("obs") / "hang_mug.npz"
     save_observation(path, Observation(cloud=cloud, objects=objects))
-    return path
+    references = tmp_path_factory.mktemp("references")
+    oracle.references().save(references)
+    return path, references
 
 
 def test_observation_round_trip(rendered):
+    rendered, _ = rendered
     obs = load_observation(rendered)
     assert len(obs.cloud.views) == 4
     assert obs.cloud.views[0].segmentation is not None
@@ -50,9 +65,11 @@ def test_observation_round_trip(rendered):
     twice = load_observation(again)
     np.testing.assert_array_equal(twice.cloud.points, obs.cloud.points)
     np.testing.assert_array_equal(twice.cloud.views[3].rgb, obs.cloud.views[3].rgb)
+    np.testing.assert_array_equal(twice.cloud.features, obs.cloud.features)
 
 
 def test_cli_prints_the_program_and_writes_pictures(rendered, tmp_path, capsys):
+    rendered, _ = rendered
     rc = main(
         ["hang the blue mug on the left branch", "--observation", str(rendered), "--out", str(tmp_path)]
     )
@@ -67,7 +84,32 @@ def test_cli_prints_the_program_and_writes_pictures(rendered, tmp_path, capsys):
             assert image.size[0] > 100
 
 
+def test_cli_with_the_feature_detector(rendered, tmp_path, capsys):
+    path, references = rendered
+    argv = ["put the red mug on the branch on the right", "--observation", str(path), "--out", str(tmp_path)]
+    assert main([*argv, "--references", str(references)]) == 0
+    out = capsys.readouterr().out
+    assert "'red mug' at (-0.1" in out
+    assert "'right branch' at (+0.07" in out
+    assert main([*argv, "--references", str(tmp_path / "nowhere")]) == 2
+
+
+def test_selected_instances_become_attention_with_the_mask_backend(rendered):
+    path, references = rendered
+    obs = load_observation(path)
+    detect = with_object_metadata(feature_detector(ReferenceStore.load(references)), obs.objects)
+    api = PerceptionAPI(obs.cloud, detect, match_metadata)
+    result = run_instruction("hang the blue mug on the middle branch", api, OfflineWriter(), Sandbox())
+    assert result.success, result.message
+    assert [i.metadata["name"] for i in result.attended] == ["blue mug", "middle branch"]
+    attention = compute_attention(obs.cloud, result.attended, OracleMaskPredictor()).values
+    chosen = np.isin(obs.cloud.object_ids, [2, 4])
+    assert attention[chosen].mean() > 0.9
+    assert attention[np.isin(obs.cloud.object_ids, [1, 3, 5])].mean() < 0.1
+
+
 def test_cli_failures_are_reported_not_raised(rendered, tmp_path, capsys):
+    rendered, _ = rendered
     assert (
         main(
             ["hang the green mug on the left branch", "--observation", str(rendered), "--out", str(tmp_path)]

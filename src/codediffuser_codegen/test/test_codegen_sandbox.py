@@ -132,6 +132,16 @@ def test_a_good_program_runs(scene, sandbox):
     assert any("sel_name" in line for line in result.log)
 
 
+def test_programs_may_compare_instances_themselves(scene, sandbox):
+    program = (
+        "b = detect('battery')\n"
+        "right = max(b, key=lambda i: i.centroid[0])\n"
+        "near = sorted(detect('slot'), key=lambda s: abs(s.centroid[0] - right.centroid[0]))[0]\n"
+        "attend(right, near)"
+    )
+    assert [i.id for i in sandbox.run(program, _api(scene)).attended] == [2, 4]
+
+
 def test_corpus_size():
     assert len(REFUSED) + len(CONTAINED) >= 30
 
