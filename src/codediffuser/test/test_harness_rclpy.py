@@ -135,7 +135,8 @@ def test_client_future_and_spin_until_future_complete(ros):
 
 
 def test_parameters_overrides_types_ranges_and_descriptions():
-    with fake_ros(parameters={"p": {"ros__parameters": {"gain": 2.5, "steps": 3}}}):
+    overrides = {"p": {"ros__parameters": {"gain": 2.5, "steps": 3, "fusion": {"voxel_size_m": 0.01}}}}
+    with fake_ros(parameters=overrides):
         import rclpy
         from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor
         from rclpy.exceptions import (
@@ -154,6 +155,8 @@ def test_parameters_overrides_types_ranges_and_descriptions():
         )
         assert node.declare_parameter("gain", 1.0, gain_range).value == 2.5
         assert node.describe_parameter("gain").description == "controller gain"
+        assert node.get_parameter("gain").get_parameter_value().double_value == 2.5
+        assert node.declare_parameter("fusion.voxel_size_m", 0.02).value == 0.01  # nested YAML → dotted name
         with pytest.raises(InvalidParameterTypeException):
             node.declare_parameter("steps", 3.0)  # the YAML says 3, an integer
         assert node.declare_parameter("names", ["a"]).value == ["a"]

@@ -200,9 +200,23 @@ class Graph:
 
     # --- parameters -------------------------------------------------------------------------------
     def overrides_for(self, name: str, fully_qualified: str) -> dict[str, Any]:
-        """Parameter values for a node, from YAML-shaped dicts keyed by "/**", its name or its full name."""
+        """Parameter values for a node, from YAML-shaped dicts keyed by "/**", its name or its full name.
+
+        A `ros__parameters` level is optional; nested mappings become dotted names ("fusion.voxel_size_m").
+        """
         merged: dict[str, Any] = {}
         for key in ("/**", name, fully_qualified):
             entry = self.parameter_overrides.get(key, {})
-            merged.update(entry.get("ros__parameters", entry))
+            merged.update(_flatten(entry.get("ros__parameters", entry)))
         return merged
+
+
+def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested YAML mappings → dotted parameter names, as rcl reads parameter files."""
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat

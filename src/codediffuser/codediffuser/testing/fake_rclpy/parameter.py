@@ -77,5 +77,25 @@ class Parameter:
     def value(self) -> Any:
         return self._value
 
+    def get_parameter_value(self) -> Any:
+        """The value as an rcl_interfaces/ParameterValue message (`.double_value`, `.string_array_value`, ...)."""
+        from codediffuser.testing.messages import message_classes
+
+        msg = message_classes()["rcl_interfaces/msg/ParameterValue"](type=int(self._type))
+        slot = {
+            Parameter.Type.BOOL: "bool_value",
+            Parameter.Type.INTEGER: "integer_value",
+            Parameter.Type.DOUBLE: "double_value",
+            Parameter.Type.STRING: "string_value",
+            Parameter.Type.BYTE_ARRAY: "byte_array_value",
+            Parameter.Type.BOOL_ARRAY: "bool_array_value",
+            Parameter.Type.INTEGER_ARRAY: "integer_array_value",
+            Parameter.Type.DOUBLE_ARRAY: "double_array_value",
+            Parameter.Type.STRING_ARRAY: "string_array_value",
+        }.get(self._type)
+        if slot is not None:
+            setattr(msg, slot, self._value)
+        return msg
+
     def __repr__(self) -> str:
         return f"Parameter({self._name!r}, {self._type.name}, {self._value!r})"
