@@ -122,3 +122,20 @@ def test_unknown_field_type_is_refused(tmp_path):
     (tmp_path / "msg" / "Typo.msg").write_text("strin name\n")  # parses, but names no known type
     with pytest.raises(InterfaceError, match="Typo"):
         get_typestore(tmp_path)
+
+
+def test_msgs_dir_from_env_then_source_tree_then_ament_prefix(tmp_path, monkeypatch):
+    import codediffuser.interfaces as interfaces
+
+    share = tmp_path / "install" / "share" / "codediffuser_msgs"
+    (share / "msg").mkdir(parents=True)
+    monkeypatch.setattr(interfaces, "VENDORED_DIR", tmp_path / "site" / "codediffuser" / "interfaces")
+    monkeypatch.delenv(interfaces.MSGS_DIR_ENV, raising=False)
+    monkeypatch.setenv("AMENT_PREFIX_PATH", f"/opt/ros/humble:{tmp_path / 'install'}")
+    assert interfaces.find_msgs_dir() == share  # a built ROS workspace
+    monkeypatch.setenv(interfaces.MSGS_DIR_ENV, str(tmp_path / "missing"))
+    monkeypatch.setenv("AMENT_PREFIX_PATH", "")
+    with pytest.raises(InterfaceError, match=interfaces.MSGS_DIR_ENV):
+        interfaces.find_msgs_dir()
+    monkeypatch.setenv(interfaces.MSGS_DIR_ENV, str(share))
+    assert interfaces.find_msgs_dir() == share
