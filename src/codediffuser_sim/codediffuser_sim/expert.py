@@ -1,7 +1,7 @@
 """Scripted experts: IK key-frames + Cartesian interpolation through `codediffuser_policy.kinematics`.
 
-Every task's demonstration is a pick-and-place with one arm, the one on the side of the motion (left arm
-for x ≤ 0, where left means −x): approach above the object, descend, close, lift, carry, descend, open,
+Every task's demonstration is a pick-and-place with one arm, preferably the one on the side of the motion
+(left arm for x ≤ 0, where left means −x), else the other one: approach above the object, descend, close, lift, carry, descend, open,
 retreat. The gripper approaches in the vertical plane through the arm's waist with the steepest pitch
 (90° = fingers straight down) at which every key-frame is reachable, so a far target is served by a tilted
 grasp instead of failing. Tasks that need a given closing direction pass a world yaw (vertical grasp).
@@ -46,9 +46,10 @@ class PickPlace:
         grasp: (3,) tool-centre-point position at which the fingers close.
         place: (3,) tool-centre-point position at which they open.
         lift_m: height of the approach / carry / retreat key-frames above grasp and place.
-        grasp_yaw, place_yaw: world yaw (rad) of the fingers' closing axis for a vertical grasp; None lets
-            the planner choose the approach (any pitch, closing axis horizontal).
-        side: the arm to use; None picks by the x of the motion's midpoint.
+        grasp_yaw, place_yaw: world angle θ (rad) of the fingers' closing axis, direction (cos θ, sin θ, 0),
+            for a vertical grasp; None lets the planner choose the approach (any pitch, the closing axis
+            horizontal and perpendicular to the approach).
+        side: the arm to use; None tries the arm on the side of the motion's midpoint, then the other.
     """
 
     grasp: np.ndarray
@@ -65,8 +66,10 @@ def _orientation(
     """(3, 3) TCP rotation in the arm base frame for a grasp at `p_world`."""
     R_world_base = model.base_pose[:3, :3]
     if yaw_world is not None:
+        # The TCP's y axis is the closing axis: (cos θ, sin θ) needs a TCP yaw of θ − 90°. Its sign is
+        # irrelevant to a parallel gripper, so take the yaw nearest zero (least wrist rotation).
         base_yaw = np.arctan2(R_world_base[1, 0], R_world_base[0, 0])
-        yaw = yaw_world - base_yaw
+        yaw = (yaw_world - base_yaw) % np.pi - np.pi / 2
         return Rotation.from_euler("ZY", [yaw, np.pi / 2]).as_matrix()
     p_base = (np.linalg.inv(model.base_pose) @ np.append(p_world, 1.0))[:3]
     yaw = np.arctan2(p_base[1], p_base[0])
@@ -150,19 +153,24 @@ def plan_pick_place(env: TaskEnv, plan: PickPlace) -> list[np.ndarray]:
     Raises:
         ExpertError: no approach pitch reaches every key-frame.
     """
-    side = plan.side or ("left" if 0.5 * (plan.grasp[0] + plan.place[0]) <= 0.0 else "right")
-    if side not in SIDES:
-        raise ExpertError(f"side must be one of {SIDES}, got {side!r}")
+    if plan.side is not None and plan.side not in SIDES:
+        raise ExpertError(f"side must be one of {SIDES}, got {plan.side!r}")
+    nearest = "left" if 0.5 * (plan.grasp[0] + plan.place[0]) <= 0.0 else "right"
+    sides = (plan.side,) if plan.side else (nearest, SIDES[1 - SIDES.index(nearest)])
     pitches = (90.0,) if plan.grasp_yaw is not None or plan.place_yaw is not None else PITCHES_DEG
     errors = []
-    for pitch in pitches:
-        try:
-            steps = _arm_commands(env, side, plan, pitch)
+    steps = None
+    for side in sides:
+        for pitch in pitches:
+            try:
+                steps = _arm_commands(env, side, plan, pitch)
+                break
+            except UnreachablePose as exc:
+                errors.append(f"{side} {pitch:.0f}°: {exc}")
+        if steps is not None:
             break
-        except UnreachablePose as exc:
-            errors.append(f"{pitch:.0f}°: {exc}")
     else:
-        raise ExpertError(f"{side} arm cannot execute the pick-and-place at any pitch: {'; '.join(errors)}")
+        raise ExpertError(f"no arm can execute the pick-and-place at any pitch: {'; '.join(errors)}")
     i = SIDES.index(side)
     other = SIDES[1 - i]
     base = np.empty(COMMAND_DIM)

@@ -1,0 +1,140 @@
+"""Stow Books: stand a book in a slot of a shelf.
+
+Layout (world frame, metres): a low shelf at the back of the table (y ≈ 0.07) with four slots along x,
+5 cm apart, separated by dividers; 2–3 books of distinct colours stand in front of it, their thin side
+along x like the slots. The expert grasps a book's top edge from above with the fingers closing along x,
+so the book keeps its orientation from the table into the slot. Success: a valid book stands upright
+(within 20°) on the floor of a valid slot, its centre within 2 cm (x) and 4 cm (y) of the slot's centre.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import sapien
+
+from codediffuser_sim.env import Primitive, TaskEnv, register_task
+from codediffuser_sim.expert import PickPlace
+from codediffuser_sim.instructions import SceneObject
+from codediffuser_sim.layout import COLOR_RGB, sample_colors, sample_separated_xy
+
+N_SLOTS = 4
+SLOT_PITCH_M = 0.05
+SLOT_DEPTH_M = 0.08
+SHELF_FLOOR_M = 0.004
+DIVIDER_M = 0.004
+DIVIDER_HEIGHT_M = 0.05
+SHELF_COLOR = (0.45, 0.3, 0.18)
+BOOK_HALF_SIZE = (0.0125, 0.035, 0.05)
+"""Half extents (x thickness, y depth, z height) of a book standing on its bottom edge."""
+GRASP_BELOW_TOP_M = 0.015
+RELEASE_GAP_M = 0.005
+SUCCESS_X_M = 0.02
+SUCCESS_Y_M = 0.04
+UPRIGHT_COS = float(np.cos(np.radians(20.0)))
+CLOSING_AXIS_YAW = 0.0
+"""The fingers close along world x, across the book's thickness."""
+
+
+def sample_layout(seed: int) -> list[SceneObject]:
+    """Seeded Stow Books layout: 2–3 books (ids 1…n) then the shelf slots (ids n+1…)."""
+    rng = np.random.default_rng(seed)
+    shelf_x = rng.uniform(-0.01, 0.01)
+    shelf_y = rng.uniform(0.065, 0.075)
+    n = int(rng.integers(2, 4))
+    colors = sample_colors(rng, n)
+    xy = sample_separated_xy(rng, n, (-0.08, 0.08), (-0.10, -0.04), min_distance_m=0.06)
+    objects = [
+        SceneObject(
+            id=i + 1,
+            category="book",
+            name=f"{color} book",
+            position=(float(x), float(y), BOOK_HALF_SIZE[2]),
+            attributes={"color": color},
+        )
+        for i, (color, (x, y)) in enumerate(zip(colors, xy, strict=True))
+    ]
+    for c in range(N_SLOTS):
+        objects.append(
+            SceneObject(
+                id=len(objects) + 1,
+                category="shelf_slot",
+                name=f"shelf slot {c + 1}",
+                position=(shelf_x + (c - (N_SLOTS - 1) / 2) * SLOT_PITCH_M, shelf_y, DIVIDER_HEIGHT_M / 2),
+                attributes={"column": str(c + 1), "occupied": "false"},
+            )
+        )
+    return objects
+
+
+def _translation(x: float, y: float, z: float) -> np.ndarray:
+    T = np.eye(4)
+    T[:3, 3] = (x, y, z)
+    return T
+
+
+def _slot_primitives() -> list[Primitive]:
+    """Floor and the two dividers of one shelf slot, in the slot frame (origin at the floor centre)."""
+    half_w, half_d, half_h = SLOT_PITCH_M / 2, SLOT_DEPTH_M / 2, DIVIDER_HEIGHT_M / 2
+    prims = [Primitive("box", (half_w, half_d, SHELF_FLOOR_M / 2), _translation(0, 0, SHELF_FLOOR_M / 2))]
+    for sign in (-1.0, 1.0):
+        prims.append(
+            Primitive(
+                "box",
+                (DIVIDER_M / 2, half_d, half_h),
+                _translation(sign * (half_w - DIVIDER_M / 2), 0, half_h),
+            )
+        )
+    return prims
+
+
+@register_task("stow_books")
+class StowBooksEnv(TaskEnv):
+    """Stow Books task (see the module docstring)."""
+
+    max_steps = 90
+    sample_layout = staticmethod(sample_layout)
+
+    def load_objects(self, objects: Sequence[SceneObject]) -> dict[int, sapien.Entity]:
+        actors = {}
+        for obj in objects:
+            x, y, _ = obj.position
+            if obj.category == "book":
+                actors[obj.id] = self.build_actor(
+                    obj.name,
+                    [Primitive("box", BOOK_HALF_SIZE)],
+                    COLOR_RGB[obj.attributes["color"]],
+                    np.array([x, y, BOOK_HALF_SIZE[2]]),
+                    density=400.0,
+                )
+            else:
+                actors[obj.id] = self.build_actor(
+                    obj.name, _slot_primitives(), SHELF_COLOR, np.array([x, y, 0.0]), body="static"
+                )
+        return actors
+
+    def placed(self, object_id: int, target_id: int) -> bool:
+        T = self.pose(object_id)
+        slot = self.pose(target_id)[:3, 3]
+        return bool(
+            abs(T[0, 3] - slot[0]) < SUCCESS_X_M
+            and abs(T[1, 3] - slot[1]) < SUCCESS_Y_M
+            and T[2, 2] > UPRIGHT_COS
+            and T[2, 3] < SHELF_FLOOR_M + BOOK_HALF_SIZE[2] + 0.01
+        )
+
+    def expert_plan(self) -> PickPlace:
+        """Grasp the chosen book's top edge across its thickness, release it just above the slot floor."""
+        instr = self.instruction
+        book = self.pose(instr.chosen_object)[:3, 3]
+        slot = self.pose(instr.chosen_target)[:3, 3]
+        top_to_grasp = BOOK_HALF_SIZE[2] - GRASP_BELOW_TOP_M
+        return PickPlace(
+            grasp=book + np.array([0.0, 0.0, top_to_grasp]),
+            place=slot
+            + np.array([0.0, 0.0, SHELF_FLOOR_M + RELEASE_GAP_M + BOOK_HALF_SIZE[2] + top_to_grasp]),
+            lift_m=0.06,
+            grasp_yaw=CLOSING_AXIS_YAW,
+            place_yaw=CLOSING_AXIS_YAW,
+        )
