@@ -65,6 +65,32 @@ def dilate(points: np.ndarray, selected: np.ndarray, radius_m: float) -> np.ndar
     return np.isfinite(distance)
 
 
+def ground_truth_attention(
+    cloud: FeatureCloud,
+    object_ids: Sequence[int],
+    dilation_m: float = AttentionConfig.dilation_m,
+    values: Sequence[float] | None = None,
+) -> Attention:
+    """Attention from simulator labels: the points of each object (in attend() order), dilated as above.
+
+    What `compute_attention` approximates from masks; the simulator's recorder stores it as the
+    demonstration's attention so that training targets and inference share one definition.
+
+    Raises:
+        PerceptionError: the cloud has no `object_ids`, or bad `values`.
+    """
+    if cloud.object_ids is None:
+        raise PerceptionError("ground-truth attention needs the cloud's simulator object_ids")
+    values = [1.0] * len(object_ids) if values is None else [float(x) for x in values]
+    if len(values) != len(object_ids) or any(not 0 < x <= 1 for x in values):
+        raise PerceptionError(f"values must give one number in (0, 1] per object, got {values}")
+    attention = np.zeros(len(cloud), np.float32)
+    for object_id, value in zip(object_ids, values, strict=True):
+        attended = dilate(cloud.points, cloud.object_ids == object_id, dilation_m)
+        attention = np.maximum(attention, np.where(attended, value, 0.0).astype(np.float32))
+    return Attention(attention)
+
+
 def compute_attention(
     cloud: FeatureCloud,
     instances: Sequence[Instance],

@@ -10,7 +10,7 @@ the same scene always yields the same ids.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -136,3 +136,19 @@ def detect(
     for i, inst in enumerate(found):
         inst.id = i
     return found
+
+
+@dataclass
+class Detector:
+    """`detect` bound to a reference store: the `(cloud, category) -> instances` backend of the code generator.
+
+    Attributes:
+        references: category → reference feature.
+        config: detection thresholds.
+    """
+
+    references: Mapping[str, np.ndarray]
+    config: DetectConfig = field(default_factory=DetectConfig)
+
+    def __call__(self, cloud: FeatureCloud, category: str) -> list[Instance]:
+        return detect(cloud, self.references, category, self.config)

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
 from codediffuser_perception.camera import pixel_lookup, visibility_weight
 from codediffuser_perception.types import CameraView, FeatureCloud, PerceptionError
+
+if TYPE_CHECKING:
+    import torch
 
 VISIBILITY_MU_M = 0.02
 """D3Fields' depth tolerance mu in metres."""
@@ -59,7 +62,7 @@ class PatchFeatureMaps:
         image_size: (H, W) of the original views the grid covers edge to edge.
     """
 
-    maps: object
+    maps: torch.Tensor
     image_size: tuple[int, int]
 
     @property

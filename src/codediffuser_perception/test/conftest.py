@@ -36,9 +36,11 @@ def tiny_dinov2(tmp_path_factory) -> str:
         hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, image_size=56
     )
     Dinov2Model(config).save_pretrained(path)
-    BitImageProcessor(
-        do_center_crop=False,
-        size={"height": 56, "width": 56},
+    BitImageProcessor(  # facebook/dinov2-small's preprocessing: the extractor must override resize + crop
+        size={"shortest_edge": 256},
+        crop_size={"height": 224, "width": 224},
+        do_center_crop=True,
+        resample=3,
         image_mean=[0.485, 0.456, 0.406],
         image_std=[0.229, 0.224, 0.225],
     ).save_pretrained(path)

@@ -6,7 +6,12 @@ import types
 import numpy as np
 import pytest
 
-from codediffuser_perception.attention import AttentionConfig, compute_attention, dilate
+from codediffuser_perception.attention import (
+    AttentionConfig,
+    compute_attention,
+    dilate,
+    ground_truth_attention,
+)
 from codediffuser_perception.detect import detect
 from codediffuser_perception.features import fuse_features
 from codediffuser_perception.masks import (
@@ -40,6 +45,7 @@ def test_oracle_attention_matches_ground_truth(featured, instances, object_ids, 
     attention = compute_attention(featured, selected, OracleMaskPredictor(), config).values
     assert attention.shape == (len(featured),)
     truth = dilate(featured.points, np.isin(featured.object_ids, object_ids), dilation_m)
+    np.testing.assert_array_equal(ground_truth_attention(featured, object_ids, dilation_m).values > 0, truth)
     attended = attention > 0
     assert (attended & truth).sum() / (attended | truth).sum() >= 0.9
 
@@ -84,6 +90,8 @@ def test_attention_errors(featured, instances):
         compute_attention(featured, [bad], OracleMaskPredictor())
     with pytest.raises(PerceptionError, match="values"):
         compute_attention(featured, [foreign], OracleMaskPredictor(), values=[0.0])
+    with pytest.raises(PerceptionError, match="object_ids"):
+        ground_truth_attention(type(featured)(featured.points, featured.colors), [1])
     with pytest.raises(PerceptionError, match="min_view_fraction"):
         AttentionConfig(min_view_fraction=0.0)
 

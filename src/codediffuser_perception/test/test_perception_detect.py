@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from codediffuser_perception.detect import DetectConfig, detect
+from codediffuser_perception.detect import DetectConfig, Detector, detect
 from codediffuser_perception.features import fuse_features
 from codediffuser_perception.oracle import OracleFeatureExtractor
 from codediffuser_perception.types import PerceptionError
@@ -45,7 +45,7 @@ def test_detect_finds_each_instance(scene, featured, references, category, objec
 
 def test_detect_is_deterministic(featured, references):
     a = detect(featured, references, "battery")
-    b = detect(featured, references, "battery")
+    b = Detector(references)(featured, "battery")  # the code generator's (cloud, category) backend
     assert [i.id for i in a] == [i.id for i in b]
     for x, y in zip(a, b, strict=True):
         np.testing.assert_array_equal(x.indices, y.indices)
