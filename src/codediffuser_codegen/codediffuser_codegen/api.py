@@ -34,7 +34,8 @@ NameBackend = Callable[[FeatureCloud, Sequence[Instance], str], Instance]
 """(cloud, candidates, description) → the candidate that matches; raises `SelectionError` otherwise."""
 
 ROW_GAP_M = 0.02
-"""Sorted by y from the front (back), the front (back) row ends at the first gap wider than this."""
+"""Sorted by y from the front (back), the front (back) row ends at the first gap wider than this (and
+than half the widest gap; docs/instructions.md)."""
 
 MAX_ATTENDED = 8
 """More attended instances than this is a program bug (the tasks attend to an object and a target)."""
@@ -189,11 +190,17 @@ class PerceptionAPI:
 
 
 def _row(candidates: list[Instance], row: str) -> list[Instance]:
-    """The front (back) row: sorted by y from that side, the candidates before the first gap > ROW_GAP_M."""
+    """The front (back) row: sorted by y from that side, the candidates before the first row gap.
+
+    A row gap is a y step wider than `ROW_GAP_M` and than half the widest step, so centroid noise
+    inside a row does not split it while the step between rows does.
+    """
     sign = 1.0 if row == "front" else -1.0
     ranked = sorted(candidates, key=lambda c: sign * _xy(c)[1])
-    ys = np.array([sign * _xy(c)[1] for c in ranked])
-    gaps = np.flatnonzero(np.diff(ys) > ROW_GAP_M)
+    steps = np.diff([sign * _xy(c)[1] for c in ranked])
+    if len(steps) == 0:
+        return ranked
+    gaps = np.flatnonzero(steps > max(ROW_GAP_M, 0.5 * float(steps.max())))
     return ranked[: int(gaps[0]) + 1] if len(gaps) else ranked
 
 

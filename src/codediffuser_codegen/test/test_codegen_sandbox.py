@@ -82,6 +82,9 @@ REFUSED = {
     "huge source": "x = 1\n" * 5000,
     "not python": "pick the red battery",
     "empty": "   ",
+    "fullwidth eval (NFKC)": "\uff45\uff56\uff41\uff4c('1')",
+    "fullwidth dunder (NFKC)": "x = \uff3f\uff3fimport\uff3f\uff3f('os')",
+    "generator frame": "g = (x for x in [])\nf = g.gi_frame",
 }
 
 # Every program runs and must be contained: a typed error, a bounded time.
@@ -101,6 +104,7 @@ CONTAINED = {
     "def recursion": ("def f(n):\n    return f(n + 1)\nf(0)", MemoryLimitError),
     "api flood": ("for i in range(10000):\n    detect('battery')", OutputLimitError),
     "long description": ("sel_name(detect('battery'), 'x' * 1000)", ProgramRuntimeError),
+    "huge call message": ("sel_name(detect('battery'), 'x' * 10**6)", OutputLimitError),
     "attend non-instance": ("attend(1)", ProgramRuntimeError),
     "huge key error": ("d = {}\nx = d['k' * 10**7]", ProgramRuntimeError),
     "int digits": ("x = int('9' * 5000)", ProgramRuntimeError),
