@@ -96,3 +96,18 @@ def test_feature_cloud_message_roundtrip():
     msg.feature_dim = 5
     with pytest.raises(conv.ConversionError, match="feature_dim"):
         conv.msg_to_feature_cloud(msg)
+
+
+def test_instruct_response_with_instances_through_cdr():
+    from codediffuser_msgs.srv import Instruct
+    from codediffuser_perception.types import Instance
+
+    instance = Instance(
+        4, "mug", np.arange(5), *(np.full(3, v, np.float32) for v in (0.5, 0.25, 0.75)), score=0.5
+    )
+    response = Instruct.Response(success=True, program="attend(detect('mug')[0])", instance_ids=[4])
+    response.instances = [conv.instance_to_msg(instance)]
+    back = conv.msg_to_instance(roundtrip(response).instances[0])
+    assert (back.id, back.category, back.score) == (4, "mug", 0.5)
+    np.testing.assert_array_equal(back.indices, np.arange(5))
+    np.testing.assert_array_equal(back.bbox_max, np.full(3, 0.75, np.float32))

@@ -143,9 +143,8 @@ def test_point_cloud_layout_matches_sensor_msgs_py(monkeypatch):
     attention = np.array([0.0, 1.0], np.float32)
     import codediffuser_perception.ros_conversions.clouds as clouds
 
-    clouds.new_message = lambda module, name: point_field(
-        "", 0
-    )  # PointField objects for the namespace message
+    # PointField stand-ins for the namespace message (restored after the test)
+    monkeypatch.setattr(clouds, "new_message", lambda module, name: point_field("", 0))
     msg = conv.points_to_cloud(points, colors, "world", 2.0, cloud_msg(), attention=attention)
     assert [(f.name, f.offset, f.datatype, f.count) for f in msg.fields] == [
         ("x", 0, 7, 1),
@@ -242,3 +241,41 @@ def test_joint_states_and_stamps():
 def test_builders_without_msg_outside_ros_say_what_to_do():
     with pytest.raises(ConversionError, match="msg="):
         conv.rgb_to_image(RGB, "f", 0.0)
+
+
+def test_instances_roundtrip_and_index_range():
+    from codediffuser_perception.types import Instance
+
+    point = lambda: NS(x=0.0, y=0.0, z=0.0)  # noqa: E731
+    msg = NS(
+        id=0,
+        category="",
+        name="",
+        score=0.0,
+        centroid=point(),
+        bbox_min=point(),
+        bbox_max=point(),
+        indices=[],
+    )
+    instance = Instance(
+        id=4,
+        category="battery",
+        indices=np.array([3, 9, 12]),
+        centroid=np.array([0.1, -0.2, 0.05], np.float32),
+        bbox_min=np.array([0.08, -0.22, 0.0], np.float32),
+        bbox_max=np.array([0.12, -0.18, 0.1], np.float32),
+        score=0.75,
+        metadata={"name": "battery_red_1", "color": "red"},
+    )
+    back = conv.msg_to_instance(conv.instance_to_msg(instance, msg))
+    assert (back.id, back.category, back.score, back.metadata) == (
+        4,
+        "battery",
+        0.75,
+        {"name": "battery_red_1"},
+    )
+    np.testing.assert_array_equal(back.indices, instance.indices)
+    np.testing.assert_array_equal(back.bbox_max, instance.bbox_max)
+    instance.indices = np.array([-1])
+    with pytest.raises(ConversionError, match="indices"):
+        conv.instance_to_msg(instance, msg)

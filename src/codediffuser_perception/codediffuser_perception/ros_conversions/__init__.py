@@ -10,6 +10,7 @@ Bad input raises `ConversionError` (a `PerceptionError`, hence a ValueError) nam
 - clouds: `cloud_to_array`, `array_to_cloud` (sensor_msgs_py layout), `points_to_cloud`,
   `cloud_to_points`, `pack_rgb`, `unpack_rgb`, `feature_cloud_to_msg`, `msg_to_feature_cloud`
 - transforms: `transform_to_matrix`, `matrix_to_transform_stamped`, `lookup_transform`
+- instances: `instance_to_msg`, `msg_to_instance`
 - misc: `stamp_to_seconds`, `seconds_to_stamp`, `header`, `joint_state_to_dict`, `dict_to_joint_state`
 """
 
@@ -43,6 +44,7 @@ from codediffuser_perception.ros_conversions.images import (
     numpy_to_image,
     rgb_to_image,
 )
+from codediffuser_perception.ros_conversions.instances import instance_to_msg, msg_to_instance
 from codediffuser_perception.ros_conversions.transforms import (
     lookup_transform,
     matrix_to_transform_stamped,
@@ -64,11 +66,13 @@ __all__ = [
     "image_to_labels",
     "image_to_numpy",
     "image_to_rgb",
+    "instance_to_msg",
     "joint_state_to_dict",
     "labels_to_image",
     "lookup_transform",
     "matrix_to_transform_stamped",
     "msg_to_feature_cloud",
+    "msg_to_instance",
     "numpy_to_image",
     "pack_rgb",
     "points_to_cloud",

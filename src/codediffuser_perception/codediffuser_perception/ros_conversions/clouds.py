@@ -164,6 +164,7 @@ def feature_cloud_to_msg(cloud: FeatureCloud, msg: Any, frame_id: str, stamp: An
 
     Writes the xyz+rgb cloud, the row-major (M, D) features and, per view, the rgb8 colour image, the
     32FC1 depth in metres, its CameraInfo and T_world_cam (child frame `<view name>_color_optical_frame`).
+    `feature_backend` is left to the caller, who knows which extractor produced the features.
     """
     header(stamp, frame_id, msg.header)
     points_to_cloud(cloud.points, cloud.colors, frame_id, stamp, msg.cloud)
