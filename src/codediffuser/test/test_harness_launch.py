@@ -85,3 +85,21 @@ def test_parameter_values_launch_ros_refuses(tmp_path, value, message):
     )
     with pytest.raises(LaunchError, match=message):
         run_launch(launch_file, {"v": value})
+
+
+def test_launched_parameters_feed_the_node_harness():
+    from codediffuser.testing import fake_ros
+
+    overrides = _run(robot="aloha").parameter_overrides()
+    assert overrides["/fusion"]["voxel_size_m"] == 0.02
+    with fake_ros(parameters=overrides):
+        import rclpy
+        from rclpy.exceptions import InvalidParameterTypeException
+        from rclpy.node import Node
+
+        rclpy.init()
+        node = Node("fusion")
+        assert node.get_parameter("use_sim_time").value is True  # from the file's "/**" section
+        assert node.declare_parameter("voxel_size_m", 0.01).value == 0.02
+        with pytest.raises(InvalidParameterTypeException):
+            node.declare_parameter("robot", 0)  # the launch file gives a string

@@ -61,6 +61,14 @@ class LaunchResult:
     def enabled_nodes(self) -> list[LaunchedNode]:
         return [n for n in self.nodes if n.enabled]
 
+    def parameter_overrides(self) -> dict[str, dict]:
+        """Resolved parameters of the enabled, named nodes, keyed by full name: `fake_ros(parameters=...)`.
+
+        Starting the nodes under the harness with these catches what the robot would reject at start-up,
+        e.g. a YAML `1` for a parameter declared with the float default `1.0`.
+        """
+        return {n.fully_qualified_name: dict(n.parameters) for n in self.enabled_nodes if n.name is not None}
+
 
 def default_package_shares() -> dict[str, str]:
     """Package name -> share folder for every package of this repository (`src/<package>`)."""
