@@ -27,6 +27,7 @@ ARGUMENTS = {
 """Launch arguments: name → (default, description); file names are resolved in share/codediffuser/config."""
 SIM_OVERRIDES = {
     "fusion_node": {"use_segmentation": True, "feature_backend": "none"},
+    "codegen_node": {"detector": "metadata", "mask_backend": "none"},
 }
 """Simulator-only parameters on top of `params_file` (which holds the real rig's values): the segmentation
 oracle replaces DINOv2 features and the metadata backends replace detection (DESIGN.md §5)."""
@@ -67,7 +68,7 @@ def generate_launch_description() -> LaunchDescription:
         executable="codegen_node",
         name="codegen_node",
         output="screen",
-        parameters=[params_file],
+        parameters=[params_file, SIM_OVERRIDES["codegen_node"]],
     )
     policy = Node(
         package="codediffuser_policy",

@@ -73,6 +73,8 @@ def test_sim_launch_starts_the_bridge_and_our_nodes_with_the_shared_parameter_fi
     fusion = result.node("fusion_node").parameters
     assert fusion["use_segmentation"] is True
     assert fusion["feature_backend"] == "none"
+    codegen = result.node("codegen_node").parameters
+    assert (codegen["detector"], codegen["mask_backend"]) == ("metadata", "none")
 
 
 def test_sim_launch_rviz_uses_the_attention_config():

@@ -89,8 +89,6 @@ class CodegenNodeConfig:
             raise ConfigError(f"detector must be 'metadata' or 'features', got {self.detector!r}")
         if self.mask_backend not in ("none", "sam"):
             raise ConfigError(f"mask_backend must be 'none' or 'sam', got {self.mask_backend!r}")
-        if self.detector == "features" and not self.references_dir:
-            raise ConfigError("detector 'features' needs references_dir (a `codediffuser annotate` store)")
 
 
 def cloud_from_msg(msg: FeatureCloudMsg) -> FeatureCloud:
@@ -146,6 +144,8 @@ class CodegenNode(Node):
     def _references(self) -> Any:
         if self.config.detector != "features":
             return None
+        if not self.config.references_dir:
+            raise ConfigError("detector 'features' needs references_dir (a `codediffuser annotate` store)")
         from codediffuser_perception.references import ReferenceStore
 
         return ReferenceStore.load(self.config.references_dir)
@@ -258,12 +258,17 @@ class CodegenNode(Node):
         self.get_logger().info(f"/instruct {request.instruction!r}: {result.message}")
         return response
 
-    def publish_attention(self, cloud: FeatureCloud, attention: Attention, stamp: Any) -> None:
-        self.attention_pub.publish(
-            conv.points_to_cloud(
-                cloud.points, cloud.colors, "world", stamp, PointCloud2(), attention=attention.values
-            )
+    def publish_attention(self, cloud: FeatureCloud, attention: Attention, header: Any) -> None:
+        """The attention cloud in the feature cloud's frame, stamped with its acquisition time."""
+        msg = conv.points_to_cloud(
+            cloud.points,
+            cloud.colors,
+            header.frame_id,
+            header.stamp,
+            PointCloud2(),
+            attention=attention.values,
         )
+        self.attention_pub.publish(msg)
 
 
 def main(args: list[str] | None = None) -> None:
