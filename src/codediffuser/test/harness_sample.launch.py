@@ -1,10 +1,25 @@
 """Sample launch file for the launch stand-in tests (uses the API the real launch files use)."""
 
-from launch.actions import DeclareLaunchArgument, GroupAction, IncludeLaunchDescription, OpaqueFunction
+from launch.actions import (
+    DeclareLaunchArgument,
+    GroupAction,
+    IncludeLaunchDescription,
+    LogInfo,
+    OpaqueFunction,
+    SetLaunchConfiguration,
+    TimerAction,
+)
 from launch.conditions import IfCondition, UnlessCondition
 from launch.launch_description_sources import PythonLaunchDescriptionSource
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression, TextSubstitution
-from launch_ros.actions import Node, PushRosNamespace, SetRemap
+from launch.substitutions import (
+    EnvironmentVariable,
+    LaunchConfiguration,
+    PathJoinSubstitution,
+    PythonExpression,
+    TextSubstitution,
+    ThisLaunchFileDir,
+)
+from launch_ros.actions import Node, PushRosNamespace, SetParameter, SetRemap
 from launch_ros.substitutions import FindPackageShare
 
 from launch import LaunchDescription
@@ -60,14 +75,35 @@ def generate_launch_description():
                 [
                     PushRosNamespace(LaunchConfiguration("robot")),
                     SetRemap("/joint_states", "joint_states"),
+                    SetParameter(name="robot_name", value=LaunchConfiguration("robot")),
+                    SetLaunchConfiguration("side", "right"),
+                    LogInfo(
+                        msg=[
+                            "starting ",
+                            LaunchConfiguration("side"),
+                            " arm of ",
+                            LaunchConfiguration("robot"),
+                        ]
+                    ),
                     IncludeLaunchDescription(
                         PythonLaunchDescriptionSource(
-                            PathJoinSubstitution([share, "harness_sample_inner.launch.py"])
+                            PathJoinSubstitution([ThisLaunchFileDir(), "harness_sample_inner.launch.py"])
                         ),
-                        launch_arguments={"side": "left"}.items(),
+                        launch_arguments={"side": LaunchConfiguration("side")}.items(),
                     ),
                 ],
                 condition=IfCondition(PythonExpression(["'", LaunchConfiguration("mode"), "' == 'sim'"])),
+            ),
+            TimerAction(
+                period=2.0,
+                actions=[
+                    Node(
+                        package="tools",
+                        executable="recorder",
+                        name="recorder",
+                        parameters=[{"home": EnvironmentVariable("HARNESS_HOME", default_value="/tmp")}],
+                    )
+                ],
             ),
             IncludeLaunchDescription(
                 PythonLaunchDescriptionSource(

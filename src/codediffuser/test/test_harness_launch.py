@@ -38,14 +38,16 @@ def test_nodes_parameters_and_remappings_resolve():
     ]
 
 
-def test_conditions_group_namespace_and_include():
+def test_conditions_group_namespace_and_include(monkeypatch):
+    monkeypatch.delenv("HARNESS_HOME", raising=False)
     result = _run(robot="aloha", use_rviz="true", cameras="0")
     assert result.node("rviz2").enabled
     assert not [n for n in result.enabled_nodes if n.executable == "headless_monitor"]
     policy = result.node("/aloha/policy")
-    # nested keys joined; ints mixed with floats become floats; a plain string stays a string
+    # SetParameter first; nested keys joined; ints mixed with floats become floats; plain strings stay strings
     assert policy.parameters == {
-        "side": "left",
+        "robot_name": "aloha",
+        "side": "right",
         "gains.kp": 1.5,
         "gains.kd": 0.1,
         "limits": [1.0, 2.5],
@@ -57,6 +59,10 @@ def test_conditions_group_namespace_and_include():
     )
     assert result.includes[0].arguments == {"robot_name": "aloha"}
     assert result.arguments["mode"].default == "sim"
+    assert result.logs == ["starting right arm of aloha"]
+    assert result.node("recorder").parameters == {
+        "home": "/tmp"
+    }  # EnvironmentVariable default, in a TimerAction
     real = _run(robot="aloha", mode="real")
     with pytest.raises(KeyError):
         real.node("policy")  # the group only runs in sim mode

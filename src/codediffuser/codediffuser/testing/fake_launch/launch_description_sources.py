@@ -10,6 +10,3 @@ class PythonLaunchDescriptionSource:
 
     def __init__(self, launch_file_path: SomeSubstitutions) -> None:
         self.launch_file_path = launch_file_path
-
-
-AnyLaunchDescriptionSource = PythonLaunchDescriptionSource

@@ -48,8 +48,6 @@ __all__ = [
     "try_shutdown",
 ]
 
-SUBMODULES = __all__
-
 
 def init(
     *, args: list[str] | None = None, context: Any = None, domain_id: int | None = None, **_: Any

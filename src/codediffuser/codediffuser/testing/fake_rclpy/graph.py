@@ -75,9 +75,6 @@ class Graph:
     def enqueue(self, node: Any, callback: Callable[[], None]) -> None:
         self._queue.append((node, callback))
 
-    def pending(self, nodes: Collection[Any] | None = None) -> int:
-        return sum(1 for node, _ in self._queue if nodes is None or node in nodes)
-
     def run_one(self, nodes: Collection[Any] | None = None) -> bool:
         """Run the oldest pending callback (of `nodes`, default any); False when there is none."""
         for index, (node, callback) in enumerate(self._queue):
