@@ -41,7 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run one instruction on a saved observation and show the program.",
     )
     parser.add_argument("instruction", help='e.g. "hang the blue mug on the left branch"')
-    parser.add_argument("--observation", required=True, type=Path, help="observation .npz (see docs)")
+    parser.add_argument(
+        "--observation",
+        required=True,
+        type=Path,
+        help="observation .npz (format: codediffuser_codegen.observation)",
+    )
     parser.add_argument("--out", type=Path, default=Path("instruct_out"), help="folder for the pictures")
     parser.add_argument("--references", type=Path, help="reference store for the feature detector")
     parser.add_argument("--model", help="VLM model name; default: the offline generator")

@@ -94,6 +94,17 @@ def test_cli_with_the_feature_detector(rendered, tmp_path, capsys):
     assert main([*argv, "--references", str(tmp_path / "nowhere")]) == 2
 
 
+def test_cli_with_a_vlm_endpoint(rendered, stub, tmp_path, capsys):
+    path, _ = rendered
+    program = "mugs = detect('mug')\nbranches = detect('branch')\nattend(sel_name(mugs, 'blue mug'), sel_pos(branches, 'left'))"
+    stub.script = [f"```python\n{program}\n```", "2"]
+    argv = ["hang the blue mug on the left branch", "--observation", str(path), "--out", str(tmp_path)]
+    assert main([*argv, "--model", "stub-vlm", "--base-url", stub.base_url]) == 0
+    assert "#2 mug 'blue mug'" in capsys.readouterr().out
+    assert [r["messages"][0]["role"] for r in stub.requests] == ["system", "system"]
+    assert stub.requests[1]["messages"][1]["content"][1]["type"] == "image_url"
+
+
 def test_selected_instances_become_attention_with_the_mask_backend(rendered):
     path, references = rendered
     obs = load_observation(path)
