@@ -363,6 +363,7 @@ class Sandbox:
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             close_fds=True,
+            env={},  # no API keys or paths of the serving process reach the child
         )
         try:
             return self._converse(proc, request, api)
