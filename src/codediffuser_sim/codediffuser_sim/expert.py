@@ -4,7 +4,8 @@ Every task's demonstration is a pick-and-place with one arm, preferably the one 
 (left arm for x ≤ 0, where left means −x), else the other one: approach above the object, descend, close, lift, carry, descend, open,
 retreat. The gripper approaches in the vertical plane through the arm's waist with the steepest pitch
 (90° = fingers straight down) at which every key-frame is reachable, so a far target is served by a tilted
-grasp instead of failing. Tasks that need a given closing direction pass a world yaw (vertical grasp).
+grasp instead of failing. Tasks that need a given closing direction pass its world yaw; the object then
+keeps its yaw from the grasp to the release.
 All commands are precomputed open-loop from the initial object poses (the objects do not move before
 the grasp) and are valid (14,) joint commands; `run_expert` steps them and returns what it saw.
 """
@@ -46,9 +47,11 @@ class PickPlace:
         grasp: (3,) tool-centre-point position at which the fingers close.
         place: (3,) tool-centre-point position at which they open.
         lift_m: height of the approach / carry / retreat key-frames above grasp and place.
-        grasp_yaw, place_yaw: world angle θ (rad) of the fingers' closing axis, direction (cos θ, sin θ, 0),
-            for a vertical grasp; None lets the planner choose the approach (any pitch, the closing axis
-            horizontal and perpendicular to the approach).
+        grasp_yaw, place_yaw: world angle θ (rad) of the fingers' horizontal closing axis, direction
+            (cos θ, sin θ, 0); None lets the planner aim the approach at the point from the waist (the
+            closing axis then perpendicular to that direction).
+        via: world TCP positions visited in order between the lift and `place` (default: above `place`).
+        retreat: world TCP position after opening (default: above `place`).
         side: the arm to use; None tries the arm on the side of the motion's midpoint, then the other.
     """
 
@@ -57,6 +60,8 @@ class PickPlace:
     lift_m: float = 0.10
     grasp_yaw: float | None = None
     place_yaw: float | None = None
+    via: tuple[np.ndarray, ...] = ()
+    retreat: np.ndarray | None = None
     side: str | None = None
 
 
@@ -66,11 +71,12 @@ def _orientation(
     """(3, 3) TCP rotation in the arm base frame for a grasp at `p_world`."""
     R_world_base = model.base_pose[:3, :3]
     if yaw_world is not None:
-        # The TCP's y axis is the closing axis: (cos θ, sin θ) needs a TCP yaw of θ − 90°. Its sign is
-        # irrelevant to a parallel gripper, so take the yaw nearest zero (least wrist rotation).
+        # The TCP's y axis is the closing axis: (cos θ, sin θ) needs a TCP yaw of θ − 90° (the pitch turns
+        # about that axis). Its sign is irrelevant to a parallel gripper, so take the yaw nearest zero: the
+        # fingers then point away from the base.
         base_yaw = np.arctan2(R_world_base[1, 0], R_world_base[0, 0])
         yaw = (yaw_world - base_yaw) % np.pi - np.pi / 2
-        return Rotation.from_euler("ZY", [yaw, np.pi / 2]).as_matrix()
+        return Rotation.from_euler("ZY", [yaw, np.radians(pitch_deg)]).as_matrix()
     p_base = (np.linalg.inv(model.base_pose) @ np.append(p_world, 1.0))[:3]
     yaw = np.arctan2(p_base[1], p_base[0])
     return Rotation.from_euler("ZY", [yaw, np.radians(pitch_deg)]).as_matrix()
@@ -97,13 +103,15 @@ def _arm_commands(
 
     grasp = key(plan.grasp, plan.grasp_yaw)
     place = key(plan.place, plan.place_yaw)
-    above_grasp, above_place = key(plan.grasp + up, plan.grasp_yaw), key(plan.place + up, plan.place_yaw)
+    above_grasp = key(plan.grasp + up, plan.grasp_yaw)
+    via = [key(p, plan.place_yaw) for p in (plan.via or (plan.place + up,))]
+    retreat = key(plan.place + up if plan.retreat is None else plan.retreat, plan.place_yaw)
     # Key-frames are solved from the "wrist bent down" seed, which keeps forearm roll and wrist rotate
     # near zero; the rest of the path is warm-started, so the arm stays on that branch.
     seed = model.home.copy()
     seed[4] = READY_WRIST_ANGLE_RAD
     q_above_grasp = model.ik(above_grasp, q0=seed, restarts=4)
-    for T in (grasp, place, above_place):  # reject an infeasible pitch before interpolating
+    for T in (grasp, place, *via, retreat):  # reject an infeasible pitch before interpolating
         model.ik(T, q0=q_above_grasp, restarts=4)
 
     q = model.home.copy()
@@ -139,10 +147,11 @@ def _arm_commands(
     move(grasp)
     grip(0.0)
     move(above_grasp)
-    move(above_place)
+    for T in via:
+        move(T)
     move(place)
     grip(1.0)
-    move(above_place)
+    move(retreat)
     out.extend((q.copy(), gripper) for _ in range(SETTLE_STEPS))
     return out
 
@@ -157,11 +166,10 @@ def plan_pick_place(env: TaskEnv, plan: PickPlace) -> list[np.ndarray]:
         raise ExpertError(f"side must be one of {SIDES}, got {plan.side!r}")
     nearest = "left" if 0.5 * (plan.grasp[0] + plan.place[0]) <= 0.0 else "right"
     sides = (plan.side,) if plan.side else (nearest, SIDES[1 - SIDES.index(nearest)])
-    pitches = (90.0,) if plan.grasp_yaw is not None or plan.place_yaw is not None else PITCHES_DEG
     errors = []
     steps = None
     for side in sides:
-        for pitch in pitches:
+        for pitch in PITCHES_DEG:
             try:
                 steps = _arm_commands(env, side, plan, pitch)
                 break

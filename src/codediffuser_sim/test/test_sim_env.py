@@ -6,7 +6,7 @@ from codediffuser_sim.expert import run_expert
 from codediffuser_sim.instructions import CATEGORIES, COLORS
 from codediffuser_sim.layout import COLOR_RGB
 
-TASKS = ["pack_battery", "stow_books"]
+TASKS = ["pack_battery", "hang_mug", "stow_books"]
 
 
 @pytest.fixture(scope="module")
