@@ -234,3 +234,69 @@ def test_node_requires_init_but_the_harness_can_publish_before(ros):
     assert [m.data for m in got] == ["ready"]
     assert node.get_parameter("use_sim_time").value is False  # declared by every node, as in rclpy
     assert [n.get_name() for n in ros.graph.nodes] == ["late"]
+
+
+def test_timer_control_raw_subscriptions_remapping_and_time_arithmetic():
+    with fake_ros(remappings={"/chatter": "/robot/chatter"}) as ros:
+        import rclpy
+        from rclpy.duration import Duration
+        from rclpy.node import Node
+        from rclpy.time import Time
+        from std_msgs.msg import String
+
+        rclpy.init()
+        node = Node("n")
+        ticks = []
+        timer = node.create_timer(1.0, lambda: ticks.append(ros.now))
+        ros.advance(1.0)
+        timer.cancel()
+        ros.advance(5.0)
+        assert ticks == [1001.0]
+        timer.reset()
+        assert timer.time_until_next_call() == 1_000_000_000
+        raw, parsed = [], []
+        node.create_subscription(String, "/robot/chatter", raw.append, 10, raw=True)
+        sub = node.create_subscription(String, "/robot/chatter", parsed.append, 10)
+        pub = node.create_publisher(String, "chatter", 10)  # remapped to /robot/chatter
+        assert pub.topic_name == "/robot/chatter"
+        assert pub.get_subscription_count() == 2
+        pub.publish(String(data="hi"))
+        node.destroy_subscription(sub)
+        pub.publish(String(data="again"))
+        ros.spin()
+        assert raw[0] == b"\x00\x01\x00\x00\x03\x00\x00\x00hi\x00"  # CDR bytes, as rclpy's raw=True gives
+        assert len(raw) == 2
+        assert parsed == []  # destroyed before the callbacks ran
+        now = node.get_clock().now()
+        later = now + Duration(seconds=1.5)
+        assert (later - now).nanoseconds == 1_500_000_000
+        assert Time.from_msg(later.to_msg()) == later
+
+
+def test_set_parameters_callback_can_reject():
+    with fake_ros():
+        import rclpy
+        from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+        from rclpy.node import Node
+        from rclpy.parameter import Parameter
+
+        rclpy.init()
+        node = Node("p")
+        node.declare_parameters(
+            "limits", [("speed", 1.0), ("mode", "safe", ParameterDescriptor(read_only=True))]
+        )
+
+        def only_slow(params):
+            fast = [p.name for p in params if p.name == "limits.speed" and p.value > 2.0]
+            return SetParametersResult(successful=not fast, reason=f"too fast: {fast}")
+
+        node.add_on_set_parameters_callback(only_slow)
+        assert node.set_parameters([Parameter("limits.speed", value=1.5)])[0].successful
+        result = node.set_parameters([Parameter("limits.speed", value=3.0)])[0]
+        assert not result.successful
+        assert "too fast" in result.reason
+        assert "read-only" in node.set_parameters([Parameter("limits.mode", value="fast")])[0].reason
+        assert {k: p.value for k, p in node.get_parameters_by_prefix("limits").items()} == {
+            "speed": 1.5,
+            "mode": "safe",
+        }

@@ -19,9 +19,10 @@ if TYPE_CHECKING:
 
 
 class Entity:
-    """Something a node owns; `destroy()` detaches it from the graph."""
+    """Something a node owns; `destroy()` detaches it from the graph (queued work for it is dropped)."""
 
     node: Node
+    destroyed = False
 
     def destroy(self) -> None:
         self.node._destroy_entity(self)
@@ -66,7 +67,7 @@ class Subscription(Entity):
         self.node.graph.enqueue(self.node, self._take)
 
     def _take(self) -> None:
-        if self.inbox:  # empty when KEEP_LAST dropped the message this token was queued for
+        if self.inbox and not self.destroyed:  # empty inbox: KEEP_LAST dropped the message of this token
             data = self.inbox.popleft()
             self.callback(data if self.raw else from_cdr(data, self.msg_type))
 
@@ -81,6 +82,8 @@ class ServiceServer(Entity):
         self.callback, self.callback_group = callback, callback_group
 
     def handle(self, request: Any, client: Any, future: Future) -> None:
+        if self.destroyed:
+            return
         response = self.callback(request, self.srv_type.Response())
         if not isinstance(response, self.srv_type.Response):
             raise TypeError(
@@ -134,6 +137,11 @@ class Timer(Entity):
         self.active = autostart
         Timer.serials += 1
         self.serial = Timer.serials
+
+    def fire(self) -> None:
+        """Run the callback unless the timer was cancelled or destroyed after it fell due."""
+        if self.active and not self.destroyed:
+            self.callback()
 
     def cancel(self) -> None:
         self.active = False

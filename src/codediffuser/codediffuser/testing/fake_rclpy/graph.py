@@ -118,7 +118,7 @@ class Graph:
         timer = min(timers, key=lambda t: (t.next_due_ns, t.serial))
         self.now_ns = max(self.now_ns, timer.next_due_ns)
         timer.next_due_ns += timer.timer_period_ns
-        self.enqueue(timer.node, timer.callback)
+        self.enqueue(timer.node, timer.fire)
 
     # --- topics -----------------------------------------------------------------------------------
     def _check_type(self, topic: str, msg_type: type) -> None:

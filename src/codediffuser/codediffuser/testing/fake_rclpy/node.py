@@ -200,6 +200,7 @@ class Node(ParameterMixin):
         if entity not in self._entities:
             return False
         self._entities.remove(entity)
+        entity.destroyed = True
         for table in (self.graph.publishers, self.graph.subscriptions, self.graph.timers):
             if entity in table:
                 table.remove(entity)
