@@ -100,6 +100,9 @@ def test_classes_behave_like_rclpy():
     info.k = np.eye(3).ravel()
     assert roundtrip(info).k.dtype == np.float64
     assert msgs["sensor_msgs.msg"].PointField.FLOAT32 == 7
+    FloatingPointRange = msgs["rcl_interfaces.msg"].FloatingPointRange
+    with pytest.raises(AssertionError, match="floating_point_range"):
+        msgs["rcl_interfaces.msg"].ParameterDescriptor(floating_point_range=[FloatingPointRange()] * 2)  # <=1
     Trigger = msgs["std_srvs.srv"].Trigger
     assert Trigger.Request.__name__ == "Trigger_Request"
     assert roundtrip(Trigger.Response(success=True, message="ok")).message == "ok"
