@@ -4,12 +4,13 @@ Per episode a person gives the instruction and clicks the attended instances (at
 top-down picture of the episode's first fused cloud; everything else is computed. The ground-truth 3D
 attention of every step follows the clicked objects while they move:
 
-1. step 0: the points above the table are clustered (DBSCAN, as `codediffuser_perception.detect`
-   clusters its candidates); the click selects the cluster with the point nearest to it (horizontal
-   distance, at most `max_click_distance_m`);
-2. step t > 0: the cluster with the point nearest to the instance's previous centroid, cut to a ball of
-   the instance's step-0 radius plus `track_margin_m` around that centroid (so a gripper touching the
-   object does not join it), becomes the instance; its centroid is carried to the next step;
+1. step 0: the points above the table are split into connected components (DBSCAN, as
+   `codediffuser_perception.detect` clusters its candidates); the click selects the component with the
+   point nearest to it (horizontal distance, at most `max_click_distance_m`), joined by the fragments
+   lying wholly within the ball of its size plus `track_margin_m`;
+2. step t > 0: the same gathering around the previous centroid with the step-0 ball, anchored on the
+   point nearest to it (so a gripper touching the object, which reaches out of the ball, does not
+   join it); the new centroid is carried to the next step;
 3. attention = the instances' points grown by `dilation_m` with `codediffuser_perception.attention.dilate`
    (the same margin the deployed attention uses), 1.0 inside, 0 elsewhere.
 
@@ -51,9 +52,7 @@ class TrackConfig:
     Attributes:
         table_z_m: world height of the table top; points below `table_z_m + min_height_m` are table.
         min_height_m: height above the table a point needs to belong to an object.
-        eps_m: DBSCAN radius floor; the radius used is max(eps_m, 2.5 × median nearest-neighbour spacing)
-            so sparse sampled clouds still form connected objects.
-        min_samples: DBSCAN core-point neighbour count.
+        eps_m: linking distance floor of the object components (see `object_components`).
         max_click_distance_m: largest horizontal distance from a click to the object it selects.
         track_margin_m: the ball an instance may occupy at the next step is its step-0 radius plus this.
         dilation_m: attention margin around the instance's points (the deployed attention's 16 mm).
@@ -62,7 +61,6 @@ class TrackConfig:
     table_z_m: float = 0.0
     min_height_m: float = 0.01
     eps_m: float = 0.015
-    min_samples: int = 3
     max_click_distance_m: float = 0.03
     track_margin_m: float = 0.03
     dilation_m: float = 0.016
@@ -71,10 +69,8 @@ class TrackConfig:
         for name in ("min_height_m", "eps_m", "max_click_distance_m", "track_margin_m"):
             if not getattr(self, name) > 0:
                 raise LabelError(f"{name} must be > 0, got {getattr(self, name)}")
-        if self.dilation_m < 0 or self.min_samples < 1:
-            raise LabelError(
-                f"need dilation_m >= 0 and min_samples >= 1, got {self.dilation_m}, {self.min_samples}"
-            )
+        if self.dilation_m < 0:
+            raise LabelError(f"dilation_m must be >= 0, got {self.dilation_m}")
 
 
 @dataclass(frozen=True)
@@ -106,38 +102,46 @@ class EpisodeLabel:
             raise LabelError(f"episode {self.episode}: click at least one attended instance")
 
 
-def object_clusters(points: np.ndarray, config: TrackConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of the above-table points of one step's (N, 3) cloud and their DBSCAN labels (−1 = noise)."""
+def object_components(points: np.ndarray, config: TrackConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the above-table points of one step's (N, 3) cloud and their connected-component labels.
+
+    Components link points closer than max(eps_m, 2.5 × median nearest-neighbour spacing) (DBSCAN with
+    one sample per core: every point belongs to a component), so a sparsely sampled object may come in
+    a few fragments; `track_instance` gathers them.
+    """
     from scipy.spatial import cKDTree
     from sklearn.cluster import DBSCAN
 
     above = np.flatnonzero(points[:, 2] > config.table_z_m + config.min_height_m)
     if len(above) < 2:
-        return above, np.full(len(above), -1)
+        return above, np.zeros(len(above), np.int64)
     spacing, _ = cKDTree(points[above]).query(points[above], k=2)
     eps = max(config.eps_m, 2.5 * float(np.median(spacing[:, 1])))
-    return above, DBSCAN(eps=eps, min_samples=config.min_samples).fit_predict(points[above])
+    return above, DBSCAN(eps=eps, min_samples=1).fit_predict(points[above])
 
 
-def _nearest_cluster(
-    points: np.ndarray, query: np.ndarray, config: TrackConfig, horizontal: bool
-) -> tuple[np.ndarray, float]:
-    """(indices of the cluster holding the point nearest to `query`, that distance)."""
-    above, labels = object_clusters(points, config)
-    kept = labels >= 0
-    if not kept.any():
-        return np.zeros(0, np.int64), np.inf
-    above, labels = above[kept], labels[kept]
-    dims = slice(0, 2) if horizontal else slice(0, 3)
-    distance = np.linalg.norm(points[above][:, dims] - query[dims], axis=1)
-    best = int(np.argmin(distance))
-    return np.sort(above[labels == labels[best]]), float(distance[best])
+def _gather(
+    points: np.ndarray, above: np.ndarray, labels: np.ndarray, anchor: int, centre: np.ndarray, radius: float
+) -> np.ndarray:
+    """Sorted indices of the anchor component and of every component wholly inside the ball, cut to the ball.
+
+    A neighbouring object that reaches into the ball extends beyond it and stays out; fragments of a
+    sparsely sampled instance lie inside it and join.
+    """
+    inside = np.linalg.norm(points[above] - centre, axis=1) <= radius
+    whole = [label for label in np.unique(labels) if inside[labels == label].all()]
+    keep = inside & (np.isin(labels, whole) | (labels == anchor))
+    return np.sort(above[keep])
 
 
 def track_instance(
     clouds: np.ndarray, click_xy: Sequence[float], config: TrackConfig, name: str = ""
 ) -> np.ndarray:
     """(S, N) bool: the points of the clicked instance at every step of an episode.
+
+    Step 0: the component of the above-table point nearest the click (horizontally), joined by the
+    fragments inside the ball of its size plus `track_margin_m`. Step t: the same gathering around the
+    previous centroid, anchored on the point nearest to it; the ball's radius stays the step-0 one.
 
     Args:
         clouds: (S, N, 3) the episode's `data/point_cloud`.
@@ -150,28 +154,34 @@ def track_instance(
             instance has no point left at some step (the message names the step).
     """
     clouds = np.asarray(clouds, dtype=np.float64)
-    click = np.array([click_xy[0], click_xy[1], 0.0])
     members = np.zeros(clouds.shape[:2], bool)
-    indices, distance = _nearest_cluster(clouds[0], click, config, horizontal=True)
-    if distance > config.max_click_distance_m:
+    above, labels = object_components(clouds[0], config)
+    horizontal = np.linalg.norm(clouds[0, above, :2] - np.asarray(click_xy, dtype=np.float64), axis=1)
+    if len(above) == 0 or horizontal.min() > config.max_click_distance_m:
+        nearest = f"nearest {horizontal.min() * 100:.1f} cm" if len(above) else "no object point at all"
         raise LabelError(
             f"{name or 'click'} at ({click_xy[0]:.3f}, {click_xy[1]:.3f}): no object within "
-            f"{config.max_click_distance_m * 100:.0f} cm at step 0 (nearest {distance * 100:.1f} cm)"
+            f"{config.max_click_distance_m * 100:.0f} cm at step 0 ({nearest})"
         )
-    centroid = clouds[0, indices].mean(axis=0)
-    radius = float(np.linalg.norm(clouds[0, indices] - centroid, axis=1).max()) + config.track_margin_m
-    members[0, indices] = True
-    for step in range(1, len(clouds)):
-        indices, _ = _nearest_cluster(clouds[step], centroid, config, horizontal=False)
-        if len(indices):
-            indices = indices[np.linalg.norm(clouds[step, indices] - centroid, axis=1) <= radius]
-        if len(indices) == 0:
-            raise LabelError(
-                f"{name or 'instance'}: lost at step {step} (no object point within {radius * 100:.0f} cm of "
-                f"where it was at step {step - 1}); check the episode's clouds"
-            )
+    anchor = int(labels[np.argmin(horizontal)])
+    seed = clouds[0, above[labels == anchor]]
+    centre = seed.mean(axis=0)
+    radius = float(np.linalg.norm(seed - centre, axis=1).max()) + config.track_margin_m
+    for step in range(len(clouds)):
+        if step > 0:
+            above, labels = object_components(clouds[step], config)
+            distance = np.linalg.norm(clouds[step, above] - centre, axis=1)
+            if len(above) == 0 or distance.min() > radius:
+                raise LabelError(
+                    f"{name or 'instance'}: lost at step {step} (no object point within {radius * 100:.0f} cm "
+                    f"of where it was at step {step - 1}); check the episode's clouds"
+                )
+            anchor = int(labels[np.argmin(distance)])
+        indices = _gather(clouds[step], above, labels, anchor, centre, radius)
         members[step, indices] = True
-        centroid = clouds[step, indices].mean(axis=0)
+        centre = clouds[step, indices].mean(axis=0)
+        if step == 0:
+            radius = float(np.linalg.norm(clouds[0, indices] - centre, axis=1).max()) + config.track_margin_m
     return members
 
 

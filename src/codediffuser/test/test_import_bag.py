@@ -293,3 +293,30 @@ def test_calibrate_from_a_bag(tmp_path, capsys):
         assert np.linalg.norm(got.T_world_cam[:3, 3] - cam.T_world_cam[:3, 3]) < 0.002
         assert got.calibration["source"] == "bag:calib"
         assert got.calibration["frames"] == 2
+
+
+def test_documented_workflow_import_then_label_gives_training_windows(good_bag, rig_file, tmp_path, capsys):
+    from codediffuser import label
+    from codediffuser_policy.dataset import PolicyDataset
+
+    out = tmp_path / "real.zarr"
+    argv = [str(good_bag), "--output", str(out), "--task", "pack_battery", "--config", str(rig_file)]
+    assert import_bag.main([*argv, "--voxel-size-m", "0.01"]) == 0
+    battery = two_category_scene().boxes[0]
+    x, y = battery.center[:2]
+    assert (
+        label.main(
+            [str(out), "--episode", "0", "--instruction", "pack the battery", "--attend", f"battery@{x},{y}"]
+        )
+        == 0
+    ), capsys.readouterr().err
+    store = load_store(out)
+    points, attention = store.data["point_cloud"], store.data["attention"]
+    # the battery's own points: inside its box (5 mm fusion slack), above the table surface
+    inside = battery.contains(points.reshape(-1, 3), margin_m=0.005).reshape(attention.shape)
+    on_battery = inside & (points[..., 2] > 0.01)
+    assert attention[on_battery].mean() > 0.95
+    assert attention[~on_battery].mean() < 0.05
+    window = PolicyDataset(store, horizon=4, n_obs_steps=2, n_action_steps=2)[0]
+    assert window["attention"].shape == (2, 1024)
+    assert window["action"].shape == (4, 20)
