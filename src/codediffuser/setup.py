@@ -14,6 +14,8 @@ setup(
     version="0.1.0",
     packages=find_packages(exclude=["test"]),
     include_package_data=True,
+    # vendored interface definitions (interbotix_xs_msgs, std_srvs) read by codediffuser.interfaces
+    package_data={"codediffuser": ["interfaces/*/msg/*.msg", "interfaces/*/srv/*.srv"]},
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
         ("share/" + package_name, ["package.xml"]),
