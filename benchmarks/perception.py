@@ -11,7 +11,9 @@ detection count is meaningless). `--models tiny` uses 1-2 layer models (timing s
 `--dinov2 PATH --sam PATH` time real weights instead. The scene is the synthetic ray-cast table of
 `codediffuser_perception.synthetic`.
 
-    python benchmarks/perception.py [--models base|tiny] [--repeats 3] [--device cpu] [--json]
+    python benchmarks/perception.py [--models base|tiny] [--repeats 3] [--warmup 1] [--device cpu] [--json]
+
+On a 2-core CPU one SAM ViT-B forward over four views takes minutes: use `--repeats 1 --warmup 0`.
 """
 
 from __future__ import annotations
@@ -82,10 +84,11 @@ def save_random_models(directory: Path, size: str) -> tuple[str, str]:
     return str(dino_dir), str(sam_dir)
 
 
-def timed(fn: Callable[[], object], repeats: int) -> tuple[float, object]:
-    """Median wall time in seconds over `repeats` calls after one warm-up call, and the last result."""
-    result = fn()
-    times = []
+def timed(fn: Callable[[], object], repeats: int, warmup: int) -> tuple[float, object]:
+    """Median wall time in seconds over `repeats` calls after `warmup` untimed calls, and the last result."""
+    for _ in range(warmup):
+        fn()
+    times, result = [], None
     for _ in range(repeats):
         start = time.perf_counter()
         result = fn()
@@ -101,6 +104,9 @@ def main() -> None:
     parser.add_argument("--sam", help="real SAM weights (directory or id) instead of random ones")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--warmup", type=int, default=1, help="untimed calls first (0 for base models on a CPU)"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(torch.get_num_threads())
@@ -112,14 +118,14 @@ def main() -> None:
         extractor = Dinov2Extractor(args.dinov2 or dino_path, device=args.device)
         predictor = SamMaskPredictor(args.sam or sam_path, device=args.device)
 
-    t_extract, maps = timed(lambda: extractor.extract(views), args.repeats)
+    t_extract, maps = timed(lambda: extractor.extract(views), args.repeats, args.warmup)
     reference = reference_from_mask(maps, 0, views[0].segmentation == 1)  # label battery #1 in cam0
 
     def fusion_and_detect():
         cloud = fuse_features(fuse_views(views, FusionConfig()), maps=maps)
         return cloud, detect(cloud, {"battery": reference}, "battery")
 
-    t_fuse_detect, (cloud, found) = timed(fusion_and_detect, args.repeats)
+    t_fuse_detect, (cloud, found) = timed(fusion_and_detect, args.repeats, args.warmup)
     # the attention step is timed on ground-truth battery #1 (random weights make detect's output arbitrary)
     indices = np.flatnonzero(cloud.object_ids == 1)
     points = cloud.points[indices]
@@ -127,8 +133,8 @@ def main() -> None:
         Instance(0, "battery", indices, points.mean(0), points.min(0), points.max(0), 1.0, {"object_id": "1"})
     ]
     prompts = instance_prompts(cloud, selected)
-    t_sam, _ = timed(lambda: predictor.predict(cloud.views, prompts), args.repeats)
-    t_attention, _ = timed(lambda: compute_attention(cloud, selected, predictor), args.repeats)
+    t_sam, _ = timed(lambda: predictor.predict(cloud.views, prompts), args.repeats, args.warmup)
+    t_attention, _ = timed(lambda: compute_attention(cloud, selected, predictor), args.repeats, args.warmup)
 
     results = {
         "models": f"random-init {args.models}" if not (args.dinov2 or args.sam) else "given weights",
