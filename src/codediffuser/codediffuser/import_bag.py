@@ -19,6 +19,9 @@ Per step: the four views (K from camera_info, `T_world_cam` from the rig file) a
 tool pose in its base frame, xyz + rot6d + gripper normalised [0 closed, 1 open]. `agent_pos[t]` is the
 pose at step t and `action[t]` the pose at step t + 1 (the last step holds still): the follower's next
 state is the target the teleoperator commanded. Attention is zero until `codediffuser label` writes it.
+The step-0 views of each episode are saved beside the store (`observations_dir`, one `.npz` per
+episode, `codediffuser_perception.observation` format) for `codediffuser annotate --observation`, which
+stores the reference features `detect` needs on the robot.
 
 Frames are decoded in one streaming pass after the alignment pass, so memory holds only the frames of
 steps not yet fused, never the whole bag.
@@ -38,7 +41,7 @@ import yaml
 
 from codediffuser.calibration_config import CalibrationError, CamerasConfig, load_cameras_config
 from codediffuser_perception import ros_conversions as conv
-from codediffuser_perception.types import PerceptionError
+from codediffuser_perception.types import CameraView, PerceptionError
 
 ARM_SIDES = ("left", "right")
 STREAMS = {
@@ -326,8 +329,27 @@ def _align(bag: Bag, rig: CamerasConfig, cameras: Sequence[str], config: ImportC
     return _Alignment(grid, index, infos)
 
 
-def import_episode(bag_path: str | Path, rig: CamerasConfig, config: ImportConfig) -> dict[str, np.ndarray]:
-    """One bag → the step arrays of `DatasetWriter.add_episode` (attention all zero).
+@dataclass
+class ImportedEpisode:
+    """What one bag yields.
+
+    Attributes:
+        steps: the step arrays of `DatasetWriter.add_episode` (attention all zero).
+        first_views: the camera views of step 0 (for `codediffuser annotate` reference features).
+    """
+
+    steps: dict[str, np.ndarray]
+    first_views: list[CameraView]
+
+
+def observations_dir(store: str | Path) -> Path:
+    """Where step-0 observations of a store's episodes go: `data/real.zarr` → `data/real.observations/`."""
+    store = Path(store)
+    return store.with_name(store.name.removesuffix(".zarr") + ".observations")
+
+
+def import_episode(bag_path: str | Path, rig: CamerasConfig, config: ImportConfig) -> ImportedEpisode:
+    """One bag → its steps (docs/dataset.md) and its step-0 camera views.
 
     Raises:
         ImportBagError: missing topics, clock problems, gaps, cameras that are not the calibrated ones,
@@ -335,7 +357,6 @@ def import_episode(bag_path: str | Path, rig: CamerasConfig, config: ImportConfi
     """
     from codediffuser_perception.fusion import FusionConfig, fuse_views
     from codediffuser_perception.sampling import crop_and_sample
-    from codediffuser_perception.types import CameraView
 
     cameras = list(rig.cameras)
     with Bag(bag_path) as bag:
@@ -354,6 +375,7 @@ def import_episode(bag_path: str | Path, rig: CamerasConfig, config: ImportConfi
         )
         intrinsics = {c: _camera_info(aligned.infos[c]) for c in cameras}
         pending: dict[int, dict[str, Any]] = {}
+        first_views: list[CameraView] = []
         joints = np.zeros((n_steps, 14))
         points = np.zeros((n_steps, config.n_points, 3), np.float32)
         colors = np.zeros((n_steps, config.n_points, 3), np.uint8)
@@ -384,6 +406,8 @@ def import_episode(bag_path: str | Path, rig: CamerasConfig, config: ImportConfi
                     )
                     for c in cameras
                 ]
+                if step == 0:
+                    first_views = views
                 try:
                     cloud = fuse_views(views, fusion)
                     rng = np.random.default_rng((config.seed, step))
@@ -409,7 +433,7 @@ def import_episode(bag_path: str | Path, rig: CamerasConfig, config: ImportConfi
         axis=1,
     )
     action = np.concatenate([agent[1:], agent[-1:]], axis=0)
-    return {
+    steps = {
         "point_cloud": points,
         "colors": colors,
         "attention": np.zeros((n_steps, config.n_points), np.float32),
@@ -417,6 +441,7 @@ def import_episode(bag_path: str | Path, rig: CamerasConfig, config: ImportConfi
         "action": action.astype(np.float32),
         "joint_pos": joints.astype(np.float32),
     }
+    return ImportedEpisode(steps, first_views)
 
 
 def load_calibration_frames(bag_path: str | Path, cameras: Sequence[str], max_frames: int) -> dict:
@@ -484,6 +509,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Import every bag; 0 = all written, 2 = a bag was refused (earlier bags stay in the store)."""
     args = build_parser().parse_args(argv)
+    from codediffuser_perception.observation import save_views
     from codediffuser_policy.dataset import DatasetError, DatasetWriter
 
     try:
@@ -502,7 +528,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.output, config.n_points, config.control_hz, config.workspace_min, config.workspace_max
         )
         for i, bag in enumerate(args.bags):
-            steps = import_episode(bag, rig, config)
+            episode = import_episode(bag, rig, config)
+            steps = episode.steps
             index = writer.add_episode(
                 steps,
                 task=args.task,
@@ -512,7 +539,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 attended=[],
                 success=True,
             )
-            print(f"{bag}: episode {index}, {len(steps['action'])} steps at {config.control_hz:g} Hz")
+            observation = observations_dir(args.output) / f"episode_{index:04d}.npz"
+            observation.parent.mkdir(parents=True, exist_ok=True)
+            save_views(observation, episode.first_views)
+            print(
+                f"{bag}: episode {index}, {len(steps['action'])} steps at {config.control_hz:g} Hz; "
+                f"step-0 views in {observation}"
+            )
     except (ImportBagError, CalibrationError, DatasetError, PerceptionError) as error:
         print(f"codediffuser import-bag: {error}", file=sys.stderr)
         return 2

@@ -295,6 +295,53 @@ def apply_label(store: str | Path, label: EpisodeLabel, config: TrackConfig | No
     return attention
 
 
+@dataclass(frozen=True)
+class ReferenceBox:
+    """A pixel box around one object in one camera view of an episode's step 0 (for reference features).
+
+    Attributes:
+        category: the detect() category it exemplifies ("battery").
+        view: camera name within the episode's observation.
+        box: inclusive pixel box (x0, y0, x1, y1), x0 <= x1, y0 <= y1.
+    """
+
+    category: str
+    view: str
+    box: tuple[int, int, int, int]
+
+    def __post_init__(self) -> None:
+        x0, y0, x1, y1 = self.box
+        if not self.category.strip() or any(c in self.category for c in "=, "):
+            raise LabelError(
+                f"a reference category needs a name without '=', ',' or spaces, got {self.category!r}"
+            )
+        if x0 > x1 or y0 > y1 or min(self.box) < 0:
+            raise LabelError(f"reference box must be x0 <= x1, y0 <= y1, all >= 0, got {self.box}")
+
+    @classmethod
+    def from_corners(cls, category: str, view: str, a: Sequence[float], b: Sequence[float]) -> ReferenceBox:
+        """The box spanned by two clicked corners (any order), rounded to whole pixels."""
+        xs, ys = sorted((round(a[0]), round(b[0]))), sorted((round(a[1]), round(b[1])))
+        return cls(category.strip(), view, (xs[0], ys[0], xs[1], ys[1]))
+
+
+def annotate_commands(
+    observation: str | Path, boxes: Sequence[ReferenceBox], out: str = "references"
+) -> list[str]:
+    """`codediffuser annotate` command lines storing reference features for `boxes` (one per view).
+
+    The reference features come from the same step-0 views the episode was labelled on; the command
+    needs the DINOv2 weights, so it runs where they are (the robot PC), not in the labelling page.
+    """
+    lines = []
+    for view in dict.fromkeys(b.view for b in boxes):
+        labels = " ".join(
+            f"--label {b.category}=box:{','.join(str(v) for v in b.box)}" for b in boxes if b.view == view
+        )
+        lines.append(f"codediffuser annotate --observation {observation} --view {view} {labels} --out {out}")
+    return lines
+
+
 def parse_attend(text: str) -> AttendedLabel:
     """Parse one `--attend` value, NAME@X,Y in world metres, into an `AttendedLabel`."""
     name, sep, xy = text.rpartition("@")

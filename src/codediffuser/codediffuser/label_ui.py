@@ -6,6 +6,10 @@ operator at the bottom, as in docs/instructions.md). Clicking it submits the pix
 the picture then outlines the selected object with its attend() number. "Save" applies the label with
 `label.apply_label` (attention into the store, labels beside it). All logic lives in `label`; this
 module only renders and parses forms.
+
+When `import-bag` saved the episode's step-0 views, the page also shows the camera images: two clicks
+draw a box around an object for a category, and the page prints the `codediffuser annotate` commands
+that store its reference features (the DINOv2 features `detect` matches on the robot).
 """
 
 from __future__ import annotations
@@ -21,11 +25,14 @@ from urllib.parse import parse_qs
 import cv2
 import numpy as np
 
+from codediffuser.import_bag import observations_dir
 from codediffuser.label import (
     AttendedLabel,
     EpisodeLabel,
     LabelError,
+    ReferenceBox,
     TrackConfig,
+    annotate_commands,
     apply_label,
     episode_clouds,
     load_labels,
@@ -84,10 +91,24 @@ def render_top_view(
     return image
 
 
+def render_view(rgb: np.ndarray, boxes: list[ReferenceBox], corner: tuple[float, float] | None) -> np.ndarray:
+    """(H, W, 3) RGB camera image with the reference boxes (green, with their category) and a pending corner."""
+    image = np.ascontiguousarray(rgb).copy()
+    for box in boxes:
+        x0, y0, x1, y1 = box.box
+        cv2.rectangle(image, (x0, y0), (x1, y1), (0, 255, 0), 2)
+        cv2.putText(image, box.category, (x0, max(y0 - 4, 10)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 255, 0), 1)
+    if corner is not None:
+        cv2.circle(image, (round(corner[0]), round(corner[1])), 4, (255, 0, 0), -1)
+    return image
+
+
 @dataclass
 class _Draft:
     instruction: str = ""
     attended: list[AttendedLabel] = field(default_factory=list)
+    boxes: list[ReferenceBox] = field(default_factory=list)
+    corner: tuple[str, float, float] | None = None  # first corner of a box being drawn: view, u, v
     message: str = ""
 
 
@@ -103,7 +124,31 @@ class LabelSession:
         self.view = TopView.over(root.attrs["workspace_min"], root.attrs["workspace_max"])
         self.episodes = list(root["meta"].attrs["episodes"])
         self.drafts: dict[int, _Draft] = {}
+        self._views: dict[int, list] = {}
         self.lock = threading.Lock()
+
+    def observation(self, episode: int) -> Path:
+        """The episode's step-0 views written by `codediffuser import-bag`."""
+        return observations_dir(self.store) / f"episode_{episode:04d}.npz"
+
+    def views(self, episode: int) -> list:
+        """The episode's step-0 camera views ([] when the store has no observations)."""
+        from codediffuser_perception.observation import load_views
+
+        if episode not in self._views:
+            path = self.observation(episode)
+            self._views[episode] = load_views(path) if path.is_file() else []
+        return self._views[episode]
+
+    def view_picture(self, episode: int, name: str) -> bytes:
+        """PNG of one step-0 camera image with the draft's reference boxes on it."""
+        views = {v.name: v for v in self.views(episode)}
+        if name not in views:
+            raise LabelError(f"episode {episode} has no camera view {name!r} (has {sorted(views)})")
+        draft = self.draft(episode)
+        corner = draft.corner[1:] if draft.corner and draft.corner[0] == name else None
+        image = render_view(views[name].rgb, [b for b in draft.boxes if b.view == name], corner)
+        return cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))[1].tobytes()
 
     def draft(self, episode: int) -> _Draft:
         if not 0 <= episode < len(self.episodes):
@@ -133,7 +178,17 @@ class LabelSession:
         draft.instruction = form.get("instruction", draft.instruction)
         draft.message = ""
         try:
-            if "click.x" in form:
+            view_clicks = [k[5:-2] for k in form if k.startswith("view_") and k.endswith(".x")]
+            if view_clicks:
+                view = view_clicks[0]
+                uv = (float(form[f"view_{view}.x"]), float(form[f"view_{view}.y"]))
+                if draft.corner is not None and draft.corner[0] == view:
+                    category = form.get("ref_category", "")
+                    draft.boxes.append(ReferenceBox.from_corners(category, view, draft.corner[1:], uv))
+                    draft.corner = None
+                else:
+                    draft.corner = (view, *uv)
+            elif "click.x" in form:
                 name = form.get("name", "").strip() or f"instance {len(draft.attended) + 1}"
                 xy = self.view.pixel_to_world(float(form["click.x"]), float(form["click.y"]))
                 points, _ = episode_clouds(self.store, episode)
@@ -141,6 +196,9 @@ class LabelSession:
                 draft.attended.append(AttendedLabel(name, xy))
             elif form.get("action") == "clear":
                 draft.attended.clear()
+            elif form.get("action") == "clear_boxes":
+                draft.boxes.clear()
+                draft.corner = None
             elif form.get("action") == "save":
                 attention = apply_label(
                     self.store, EpisodeLabel(episode, draft.instruction, list(draft.attended))
@@ -164,7 +222,25 @@ class LabelSession:
 <input type="image" name="click" src="/episode/{episode}/top.png" alt="top view of step 0">
 <ol>{items}</ol>
 <button name="action" value="clear">clear clicks</button> <button name="action" value="save">save label</button>
+{self._reference_section(episode)}
 </form></body></html>"""
+
+    def _reference_section(self, episode: int) -> str:
+        """Optional: boxes on the step-0 camera images → the `codediffuser annotate` commands to run."""
+        views = self.views(episode)
+        if not views:
+            return ""
+        draft = self.draft(episode)
+        images = "".join(
+            f'<p>{html.escape(v.name)}<br><input type="image" name="view_{html.escape(v.name)}" '
+            f'src="/episode/{episode}/view/{html.escape(v.name)}.png" alt="{html.escape(v.name)}"></p>'
+            for v in views
+        )
+        commands = "\n".join(annotate_commands(self.observation(episode), draft.boxes))
+        return f"""<h2>reference features (optional)</h2>
+<p>category <input name="ref_category" size="20"> then click two opposite corners of one object in a camera image.
+<button name="action" value="clear_boxes">clear boxes</button></p>
+{images}<p>run on the robot PC (needs the DINOv2 weights):</p><pre>{html.escape(commands)}</pre>"""
 
     def index(self) -> str:
         labels = load_labels(self.store)
@@ -206,6 +282,9 @@ def make_server(
                         self._send(HTTPStatus.OK, session.index().encode(), "text/html; charset=utf-8")
                     elif target and target[1] == "top.png":
                         self._send(HTTPStatus.OK, session.picture(target[0]), "image/png")
+                    elif target and target[1].startswith("view/") and target[1].endswith(".png"):
+                        name = target[1].removeprefix("view/").removesuffix(".png")
+                        self._send(HTTPStatus.OK, session.view_picture(target[0], name), "image/png")
                     elif target and not target[1]:
                         self._send(
                             HTTPStatus.OK, session.page(target[0]).encode(), "text/html; charset=utf-8"

@@ -42,7 +42,7 @@ CODEDIFFUSER = commands("codediffuser")
 
 def test_the_doc_shows_every_step():
     used = {argv[0] for argv in CODEDIFFUSER}
-    assert {"calibrate", "import-bag", "label", "train"} <= used
+    assert {"calibrate", "import-bag", "label", "annotate", "train"} <= used
 
 
 @pytest.mark.parametrize("argv", CODEDIFFUSER, ids=[" ".join(a)[:60] for a in CODEDIFFUSER])

@@ -17,6 +17,7 @@ from codediffuser.calibration_synthetic import render_board_view
 from codediffuser.import_bag import ImportBagError, ImportConfig, arm_topic, camera_topic
 from codediffuser.interfaces import get_typestore
 from codediffuser_perception.geometry import matrix_to_rot6d
+from codediffuser_perception.observation import load_views
 from codediffuser_perception.synthetic import four_view_rig, two_category_scene
 from codediffuser_policy.dataset import load_store
 from codediffuser_policy.kinematics import GRIPPER_MOTOR_CLOSED_RAD, GRIPPER_MOTOR_OPEN_RAD, load_arm_model
@@ -206,6 +207,10 @@ def test_bag_becomes_an_episode_with_fk_actions_and_fused_points(good_bag, rig_f
                 1.0 - (grid[s] - T0) / DURATION_S, abs=1e-3
             )  # normalised: open → closed
             np.testing.assert_allclose(store.data["joint_pos"][s, 7 * k : 7 * k + 6], q[:6], atol=1e-5)
+    views = load_views(out.with_name("real.observations") / "episode_0000.npz")
+    assert [v.name for v in views] == ["cam0", "cam1", "cam2", "cam3"]
+    np.testing.assert_array_equal(views[2].rgb, scene_views[2].rgb)
+    np.testing.assert_allclose(views[2].depth, scene_views[2].depth, atol=0.0005)  # mm quantisation
     np.testing.assert_array_equal(store.data["action"][:-1], store.data["agent_pos"][1:])
     np.testing.assert_array_equal(store.data["action"][-1], store.data["agent_pos"][-1])
     # The fused points lie on the scene's surfaces (objects and table), inside the workspace.

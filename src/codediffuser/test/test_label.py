@@ -182,9 +182,39 @@ def test_top_view_pixel_round_trip():
     assert abs(y + 0.211) <= 0.001
 
 
+def test_reference_boxes_become_annotate_commands_that_parse():
+    from codediffuser_perception.annotate import build_parser
+
+    boxes = [
+        label.ReferenceBox.from_corners("battery", "cam0", (50.4, 40), (20, 10.4)),
+        label.ReferenceBox.from_corners("slot", "cam0", (1, 2), (3, 4)),
+        label.ReferenceBox.from_corners("mug", "cam2", (5, 5), (9, 9)),
+    ]
+    assert boxes[0].box == (20, 10, 50, 40)
+    lines = label.annotate_commands("data/real.observations/episode_0000.npz", boxes)
+    assert len(lines) == 2  # one per view
+    assert "--view cam0 --label battery=box:20,10,50,40 --label slot=box:1,2,3,4" in lines[0]
+    for line in lines:
+        words = line.split()
+        assert words[:2] == ["codediffuser", "annotate"]
+        build_parser().parse_args(words[2:])
+    with pytest.raises(LabelError, match="category needs a name"):
+        label.ReferenceBox("red battery", "cam0", (0, 0, 1, 1))
+
+
 def test_web_page_click_and_save(tmp_path):
+    from codediffuser.import_bag import observations_dir
+    from codediffuser_perception.observation import save_views
+    from codediffuser_perception.types import CameraView
+
     store = tmp_path / "real.zarr"
     _, owners = write_store(store, n_episodes=1)
+    rgb = np.zeros((48, 64, 3), np.uint8)
+    views = [
+        CameraView(f"cam{i}", rgb, np.ones((48, 64), np.float32), np.eye(3), np.eye(4)) for i in range(2)
+    ]
+    observations_dir(store).mkdir()
+    save_views(observations_dir(store) / "episode_0000.npz", views)
     server = make_server(store, port=0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -208,6 +238,10 @@ def test_web_page_click_and_save(tmp_path):
         assert page.count("<li>") == 1
         page = post(instruction="pack the red battery", action="save")
         assert "saved: attention" in page
+        assert urllib.request.urlopen(base + "/episode/0/view/cam1.png").read()[:4] == b"\x89PNG"
+        post(ref_category="battery", **{"view_cam1.x": 30, "view_cam1.y": 8})
+        page = post(ref_category="battery", **{"view_cam1.x": 10, "view_cam1.y": 20})
+        assert "--view cam1 --label battery=box:10,8,30,20 --out references" in page
     finally:
         server.shutdown()
         server.server_close()
