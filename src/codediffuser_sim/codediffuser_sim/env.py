@@ -25,6 +25,7 @@ import sapien
 
 from codediffuser_perception.geometry import matrix_to_rot6d
 from codediffuser_perception.types import ARM_ACTION_DIM, CameraView
+from codediffuser_policy.kinematics import convert_gripper
 from codediffuser_sim.cameras import CameraRig, CameraSpec, load_camera_specs
 from codediffuser_sim.instructions import LEVELS, Instruction, SceneObject, generate_instruction
 from codediffuser_sim.robot import SimArm, load_arm
@@ -249,11 +250,15 @@ class TaskEnv(ABC):
         start = self._command.copy()
         n = self.config.substeps
         velocity = (command - start) * self.config.control_hz
+        # The gripper map is linear: interpolating finger positions equals interpolating the command.
+        fingers = convert_gripper(np.stack([start[6::7], command[6::7]]), "normalized", "finger_m")
         for k in range(1, n + 1):
-            target = start + (command - start) * (k / n)
+            s = k / n
+            target = start + (command - start) * s
+            finger = fingers[0] + (fingers[1] - fingers[0]) * s
             for i, side in enumerate(SIDES):
-                self.arms[side].set_targets(
-                    target[7 * i : 7 * i + 6], target[7 * i + 6], velocity[7 * i : 7 * i + 6]
+                self.arms[side].set_drive_targets(
+                    target[7 * i : 7 * i + 6], float(finger[i]), velocity[7 * i : 7 * i + 6]
                 )
             self._physics_step()
         for i, side in enumerate(SIDES):  # hold still at the commanded pose until the next command

@@ -68,13 +68,18 @@ class SimArm:
         self.set_targets(q_arm, gripper)
 
     def set_targets(self, q_arm: np.ndarray, gripper: float, qvel_arm: np.ndarray | None = None) -> None:
-        """Set position (and optional velocity) drive targets of the six joints and both fingers."""
+        """Set position (and optional velocity) drive targets of the six joints and the normalised gripper."""
+        self.set_drive_targets(q_arm, float(convert_gripper(gripper, "normalized", "finger_m")), qvel_arm)
+
+    def set_drive_targets(
+        self, q_arm: np.ndarray, finger_m: float, qvel_arm: np.ndarray | None = None
+    ) -> None:
+        """Low-level `set_targets` with the left finger position in metres (the physics inner loop)."""
         for i, joint in enumerate(self._arm_joints):
             joint.set_drive_target(float(q_arm[i]))
             joint.set_drive_velocity_target(0.0 if qvel_arm is None else float(qvel_arm[i]))
-        finger = float(convert_gripper(gripper, "normalized", "finger_m"))
-        self._fingers[0].set_drive_target(finger)
-        self._fingers[1].set_drive_target(-finger)
+        self._fingers[0].set_drive_target(finger_m)
+        self._fingers[1].set_drive_target(-finger_m)
 
     def compensate_gravity(self) -> None:
         """Apply the passive forces (gravity, Coriolis) as joint forces; call before every physics step."""
