@@ -225,8 +225,21 @@ def nearest_indices(stamps: np.ndarray, grid: np.ndarray, tolerance_s: float, to
     return nearest
 
 
+DISTORTION_MODELS = ("plumb_bob", "rational_polynomial", "")
+"""camera_info distortion models whose coefficients OpenCV reads as given ("" = none)."""
+
+
 def _camera_info(msg: Any) -> tuple[np.ndarray, np.ndarray, int, int]:
-    """(K, distortion, width, height) of a CameraInfo."""
+    """(K, distortion, width, height) of a CameraInfo.
+
+    Raises:
+        ImportBagError: a distortion model OpenCV's pinhole functions would misread (e.g. equidistant).
+    """
+    model = str(msg.distortion_model)
+    if model not in DISTORTION_MODELS:
+        raise ImportBagError(
+            f"{msg.header.frame_id}: distortion model {model!r} is not supported (use {DISTORTION_MODELS[:2]})"
+        )
     return conv.camera_info_to_K(msg), np.asarray(msg.d, dtype=np.float64), int(msg.width), int(msg.height)
 
 

@@ -51,14 +51,14 @@ def image_msg(t, frame, array, encoding):
     )
 
 
-def info_msg(t, frame, K, w, h):
+def info_msg(t, frame, K, w, h, model="plumb_bob"):
     P = np.zeros((3, 4))
     P[:, :3] = K
     return T["sensor_msgs/msg/CameraInfo"](
         header=header(t, frame),
         height=h,
         width=w,
-        distortion_model="plumb_bob",
+        distortion_model=model,
         d=np.zeros(5),
         k=np.asarray(K, float).reshape(-1),
         r=np.eye(3).reshape(-1),
@@ -93,11 +93,22 @@ def joint_msg(t, side):
     )
 
 
-def write_bag(path: Path, frames, *, t0=T0, skip=(), stamp_offset=None, drop=None, serials=None):
+def write_bag(
+    path: Path,
+    frames,
+    *,
+    t0=T0,
+    skip=(),
+    stamp_offset=None,
+    drop=None,
+    serials=None,
+    distortion_model="plumb_bob",
+):
     """A teleoperation bag: 4 cameras at 15 Hz (static scene `frames` or board images), arms at 50 Hz.
 
     skip: topics not recorded; stamp_offset: topic → seconds added to its header stamps (a foreign
-    clock); drop: (topic, t_from, t_to) messages not recorded; serials: camera → serial recorded in the bag's custom_data.
+    clock); drop: (topic, t_from, t_to) messages not recorded; serials: camera → serial recorded in the
+    bag's custom_data; distortion_model: of every camera_info.
     """
     from rosbags.rosbag2 import Writer
 
@@ -110,7 +121,7 @@ def write_bag(path: Path, frames, *, t0=T0, skip=(), stamp_offset=None, drop=Non
             depth_mm = np.round(depth_m * 1000).astype(np.uint16)
             messages.append((camera_topic(name, "rgb"), t, image_msg, (frame, rgb, "rgb8")))
             messages.append((camera_topic(name, "depth"), t, image_msg, (frame, depth_mm, "16UC1")))
-            messages.append((camera_topic(name, "info"), t, info_msg, (frame, K, w, h)))
+            messages.append((camera_topic(name, "info"), t, info_msg, (frame, K, w, h, distortion_model)))
     for side in ("left", "right"):
         for t in t0 + np.arange(0, DURATION_S + 1e-9, 1 / ARM_HZ):
             messages.append((arm_topic(side), t, joint_msg, (side,)))
@@ -325,3 +336,9 @@ def test_documented_workflow_import_then_label_gives_training_windows(good_bag, 
     window = PolicyDataset(store, horizon=4, n_obs_steps=2, n_action_steps=2)[0]
     assert window["attention"].shape == (2, 1024)
     assert window["action"].shape == (4, 20)
+
+
+def test_unsupported_distortion_model_is_refused(frames, rig_file, tmp_path):
+    bag = write_bag(tmp_path / "b", frames, distortion_model="equidistant")
+    with pytest.raises(ImportBagError, match="distortion model 'equidistant' is not supported"):
+        import_bag.import_episode(bag, load_cameras_config(rig_file), IMPORT)
