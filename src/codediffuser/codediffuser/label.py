@@ -80,10 +80,18 @@ class AttendedLabel:
     Attributes:
         name: what the person calls it ("red battery", "slot front-1"); stored as the episode's `attended`.
         click_xy: (x, y) world position of the click at step 0, metres.
+        radius_m: None = the whole object under the click, followed while it moves; a radius = a fixed
+            region of a larger object (a tray slot, a mug-tree branch): the above-table points within
+            this horizontal distance of the click, at every step.
     """
 
     name: str
     click_xy: tuple[float, float]
+    radius_m: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.radius_m is not None and not self.radius_m > 0:
+            raise LabelError(f"{self.name}: a region radius must be > 0, got {self.radius_m}")
 
 
 @dataclass
@@ -185,6 +193,33 @@ def track_instance(
     return members
 
 
+def region_instance(
+    clouds: np.ndarray, click_xy: Sequence[float], radius_m: float, config: TrackConfig, name: str = ""
+) -> np.ndarray:
+    """(S, N) bool: above-table points within `radius_m` (horizontal) of the click, at every step.
+
+    Raises:
+        LabelError: the region holds no above-table point at step 0 (a click beside the object).
+    """
+    clouds = np.asarray(clouds, dtype=np.float64)
+    above = clouds[..., 2] > config.table_z_m + config.min_height_m
+    near = np.linalg.norm(clouds[..., :2] - np.asarray(click_xy, dtype=np.float64), axis=-1) <= radius_m
+    members = above & near
+    if not members[0].any():
+        raise LabelError(
+            f"{name or 'region'} at ({click_xy[0]:.3f}, {click_xy[1]:.3f}): no object point within "
+            f"{radius_m * 100:.1f} cm at step 0"
+        )
+    return members
+
+
+def instance_members(clouds: np.ndarray, item: AttendedLabel, config: TrackConfig) -> np.ndarray:
+    """(S, N) bool points of one labelled instance: a tracked object, or a fixed region when it has a radius."""
+    if item.radius_m is None:
+        return track_instance(clouds, item.click_xy, config, item.name)
+    return region_instance(clouds, item.click_xy, item.radius_m, config, item.name)
+
+
 def episode_attention(clouds: np.ndarray, label: EpisodeLabel, config: TrackConfig) -> np.ndarray:
     """(S, N) float32 ground-truth attention of the labelled instances, in [0, 1]."""
     from codediffuser_perception.attention import dilate
@@ -192,7 +227,7 @@ def episode_attention(clouds: np.ndarray, label: EpisodeLabel, config: TrackConf
     clouds = np.asarray(clouds, dtype=np.float32)
     attention = np.zeros(clouds.shape[:2], np.float32)
     for item in label.attended:
-        members = track_instance(clouds, item.click_xy, config, item.name)
+        members = instance_members(clouds, item, config)
         for step in range(len(clouds)):
             grown = dilate(clouds[step], members[step], config.dilation_m)
             attention[step] = np.maximum(attention[step], grown.astype(np.float32))
@@ -217,7 +252,9 @@ def load_labels(store: str | Path) -> dict[int, EpisodeLabel]:
         int(key): EpisodeLabel(
             episode=int(key),
             instruction=value["instruction"],
-            attended=[AttendedLabel(a["name"], tuple(a["click_xy"])) for a in value["attended"]],
+            attended=[
+                AttendedLabel(a["name"], tuple(a["click_xy"]), a.get("radius_m")) for a in value["attended"]
+            ],
             date=value.get("date", ""),
         )
         for key, value in data["episodes"].items()
@@ -343,15 +380,17 @@ def annotate_commands(
 
 
 def parse_attend(text: str) -> AttendedLabel:
-    """Parse one `--attend` value, NAME@X,Y in world metres, into an `AttendedLabel`."""
-    name, sep, xy = text.rpartition("@")
+    """Parse one `--attend` value, NAME@X,Y or NAME@X,Y~RADIUS (world metres), into an `AttendedLabel`."""
+    name, sep, place = text.rpartition("@")
+    xy, _, radius = place.partition("~")
     try:
         x, y = (float(v) for v in xy.split(","))
+        radius_m = float(radius) if radius else None
     except ValueError:
         sep = ""
     if not sep or not name.strip():
-        raise LabelError(f"--attend takes NAME@X,Y (world metres), got {text!r}")
-    return AttendedLabel(name.strip(), (x, y))
+        raise LabelError(f"--attend takes NAME@X,Y or NAME@X,Y~RADIUS (world metres), got {text!r}")
+    return AttendedLabel(name.strip(), (x, y), radius_m)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -367,7 +406,10 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--serve", action="store_true", help="labelling web page on 127.0.0.1")
     parser.add_argument("--instruction", help="the episode's instruction (with --episode)")
     parser.add_argument(
-        "--attend", nargs="+", default=[], help="NAME@X,Y per attended instance, attend() order"
+        "--attend",
+        nargs="+",
+        default=[],
+        help="NAME@X,Y per attended object (NAME@X,Y~RADIUS: a fixed region such as a slot), attend() order",
     )
     parser.add_argument("--port", type=int, default=8765, help="port of --serve")
     return parser

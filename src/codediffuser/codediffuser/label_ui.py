@@ -35,8 +35,8 @@ from codediffuser.label import (
     annotate_commands,
     apply_label,
     episode_clouds,
+    instance_members,
     load_labels,
-    track_instance,
 )
 
 METRES_PER_PIXEL = 0.002
@@ -166,7 +166,7 @@ class LabelSession:
         """PNG of step 0 with the draft's instances outlined."""
         points, colors = episode_clouds(self.store, episode)
         selected = [
-            np.flatnonzero(track_instance(points[:1], a.click_xy, self.config, a.name)[0])
+            np.flatnonzero(instance_members(points[:1], a, self.config)[0])
             for a in self.draft(episode).attended
         ]
         image = render_top_view(self.view, points[0], colors[0], selected)
@@ -191,9 +191,15 @@ class LabelSession:
             elif "click.x" in form:
                 name = form.get("name", "").strip() or f"instance {len(draft.attended) + 1}"
                 xy = self.view.pixel_to_world(float(form["click.x"]), float(form["click.y"]))
+                radius = form.get("radius_m", "").strip()
+                try:
+                    radius_m = float(radius) if radius else None
+                except ValueError as error:
+                    raise LabelError(f"region radius must be a number in metres, got {radius!r}") from error
+                item = AttendedLabel(name, xy, radius_m)
                 points, _ = episode_clouds(self.store, episode)
-                track_instance(points[:1], xy, self.config, name)  # refuse a click on no object now
-                draft.attended.append(AttendedLabel(name, xy))
+                instance_members(points[:1], item, self.config)  # refuse a click on no object now
+                draft.attended.append(item)
             elif form.get("action") == "clear":
                 draft.attended.clear()
             elif form.get("action") == "clear_boxes":
@@ -210,7 +216,8 @@ class LabelSession:
     def page(self, episode: int) -> str:
         draft = self.draft(episode)
         items = "".join(
-            f"<li>{html.escape(a.name)} at ({a.click_xy[0]:.3f}, {a.click_xy[1]:.3f})</li>"
+            f"<li>{html.escape(a.name)} at ({a.click_xy[0]:.3f}, {a.click_xy[1]:.3f})"
+            f"{'' if a.radius_m is None else f', radius {a.radius_m:g} m'}</li>"
             for a in draft.attended
         )
         return f"""<!doctype html><html><head><meta charset="utf-8"><title>episode {episode}</title></head><body>
@@ -218,7 +225,9 @@ class LabelSession:
 <p><b>{html.escape(draft.message)}</b></p>
 <form method="post" action="/episode/{episode}">
 <p>instruction <input name="instruction" size="70" value="{html.escape(draft.instruction)}"></p>
-<p>next instance's name <input name="name" size="30"> then click it (attend() order):</p>
+<p>next instance's name <input name="name" size="30">, region radius in m <input name="radius_m" size="5">
+(empty: the whole object, followed as it moves; e.g. 0.03 for one slot of a tray), then click it
+(attend() order):</p>
 <input type="image" name="click" src="/episode/{episode}/top.png" alt="top view of step 0">
 <ol>{items}</ol>
 <button name="action" value="clear">clear clicks</button> <button name="action" value="save">save label</button>

@@ -16,6 +16,8 @@ from codediffuser_policy.dataset import DatasetWriter, load_store
 N_STEPS, N_TABLE, N_BOX = 12, 300, 120
 WS_MIN, WS_MAX = (-0.5, -0.4, -0.02), (0.5, 0.4, 0.5)
 STATIC_B = np.array([0.12, 0.08, 0.04])
+TRAY = np.array([0.25, -0.15, 0.02])  # a 20 × 10 × 4 cm tray whose "slots" are regions of it
+N_TRAY = 200
 
 
 def box_points(rng, centre, size=(0.04, 0.04, 0.08), n=N_BOX):
@@ -28,16 +30,17 @@ def moving_a(step):
 
 
 def episode_steps(seed=0):
-    """(S, N, 3) clouds with membership: 0 table, 1 box A (moving), 2 box B (static)."""
+    """(S, N, 3) clouds with membership: 0 table, 1 box A (moving), 2 box B (static), 3 tray."""
     rng = np.random.default_rng(seed)
     clouds, owners = [], []
     for step in range(N_STEPS):
         table = np.column_stack(
             [rng.uniform(-0.45, 0.45, N_TABLE), rng.uniform(-0.35, 0.35, N_TABLE), np.zeros(N_TABLE)]
         )
-        parts = [table, box_points(rng, moving_a(step)), box_points(rng, STATIC_B)]
+        tray = box_points(rng, TRAY, size=(0.2, 0.1, 0.04), n=N_TRAY)
+        parts = [table, box_points(rng, moving_a(step)), box_points(rng, STATIC_B), tray]
         clouds.append(np.concatenate(parts))
-        owners.append(np.repeat([0, 1, 2], [N_TABLE, N_BOX, N_BOX]))
+        owners.append(np.repeat([0, 1, 2, 3], [N_TABLE, N_BOX, N_BOX, N_TRAY]))
     return np.asarray(clouds, np.float32), np.asarray(owners)
 
 
@@ -106,6 +109,31 @@ def test_two_instances_in_attend_order():
     assert attention[owners == 2].mean() > 0.98
 
 
+def test_region_of_a_larger_object():
+    clouds, owners = episode_steps()
+    slot = TRAY[:2] + np.array([0.06, 0.0])
+    lab = EpisodeLabel(0, "pack it into the right slot", [AttendedLabel("slot", tuple(slot), radius_m=0.03)])
+    members = label.instance_members(clouds, lab.attended[0], TrackConfig())
+    for step in range(N_STEPS):
+        near = np.linalg.norm(clouds[step][:, :2] - slot, axis=1) <= 0.03
+        truth = (owners[step] == 3) & near & (clouds[step][:, 2] > 0.01)
+        np.testing.assert_array_equal(members[step], truth)
+    attention = label.episode_attention(clouds, lab, TrackConfig())
+    far_side = (owners == 3) & (
+        np.linalg.norm(clouds[..., :2] - (TRAY[:2] - np.array([0.08, 0.0])), axis=-1) < 0.02
+    )
+    assert attention[far_side].max() == 0  # the rest of the tray is not attended
+    with pytest.raises(LabelError, match=r"no object point within 3\.0 cm"):
+        label.region_instance(clouds, (0.3, -0.3), 0.03, TrackConfig(), "slot")
+
+
+def test_attend_argument_forms():
+    assert label.parse_attend("red battery@-0.15,0.05") == AttendedLabel("red battery", (-0.15, 0.05))
+    assert label.parse_attend("slot 2@0.2,-0.1~0.03") == AttendedLabel("slot 2", (0.2, -0.1), 0.03)
+    with pytest.raises(LabelError, match="radius must be > 0"):
+        label.parse_attend("slot@0,0~-1")
+
+
 def test_click_on_the_bare_table_is_refused():
     clouds, _ = episode_steps()
     with pytest.raises(LabelError, match=r"mug at \(0.300, -0.300\): no object within 3 cm"):
@@ -130,6 +158,7 @@ def test_cli_labels_an_episode_and_stores_labels_beside(tmp_path, capsys):
     store = tmp_path / "real.zarr"
     _, owners = write_store(store)
     x, y = moving_a(0)[:2]
+    tx, ty = TRAY[:2]
     code = label.main(
         [
             str(store),
@@ -139,6 +168,7 @@ def test_cli_labels_an_episode_and_stores_labels_beside(tmp_path, capsys):
             "pack the red battery",
             "--attend",
             f"red battery@{x},{y}",
+            f"slot@{tx},{ty}~0.03",
         ]
     )
     assert code == 0, capsys.readouterr().err
@@ -148,9 +178,11 @@ def test_cli_labels_an_episode_and_stores_labels_beside(tmp_path, capsys):
     assert loaded.data["attention"][rows][owners == 2].max() == 0
     assert np.all(loaded.data["attention"][loaded.episode_slice(0)] == 0)  # other episode untouched
     assert loaded.episodes[1]["instruction"] == "pack the red battery"
-    assert loaded.episodes[1]["attended"] == ["red battery"]
+    assert loaded.episodes[1]["attended"] == ["red battery", "slot"]
+    assert label.load_labels(store)[1].attended[1].radius_m == 0.03
     saved = json.loads((tmp_path / "real.labels.json").read_text())
     assert saved["episodes"]["1"]["attended"][0]["name"] == "red battery"
+    assert saved["episodes"]["1"]["attended"][1]["radius_m"] == 0.03
     assert label.main([str(store), "--list"]) == 0
     listing = capsys.readouterr().out
     assert "episode 0: pack_battery, 12 steps, unlabelled" in listing
@@ -236,6 +268,12 @@ def test_web_page_click_and_save(tmp_path):
         page = post(instruction="pack the red battery", **{"click.x": 5, "click.y": 5})  # the bare corner
         assert "error:" in page
         assert page.count("<li>") == 1
+        su, sv = TopView.over(WS_MIN, WS_MAX).world_to_pixel([TRAY[:2]])[0]
+        page = post(
+            instruction="pack the red battery", name="slot", radius_m="0.03", **{"click.x": su, "click.y": sv}
+        )
+        assert "<li>slot at" in page
+        assert "radius 0.03 m" in page
         page = post(instruction="pack the red battery", action="save")
         assert "saved: attention" in page
         assert urllib.request.urlopen(base + "/episode/0/view/cam1.png").read()[:4] == b"\x89PNG"
@@ -247,4 +285,4 @@ def test_web_page_click_and_save(tmp_path):
         server.server_close()
     loaded = load_store(store)
     assert loaded.data["attention"][owners == 1].mean() > 0.98
-    assert loaded.episodes[0]["attended"] == ["red battery"]
+    assert loaded.episodes[0]["attended"] == ["red battery", "slot"]
