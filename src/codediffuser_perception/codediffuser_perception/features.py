@@ -75,9 +75,8 @@ class PatchFeatureMaps:
         H, W = self.image_size
         uv = np.asarray(uv, np.float64).reshape(-1, 2)
         grid = np.stack([(uv[:, 0] + 0.5) / W * 2 - 1, (uv[:, 1] + 0.5) / H * 2 - 1], axis=1)
-        grid_t = torch.as_tensor(grid, dtype=self.maps.dtype, device=self.maps.device)[
-            None, None
-        ]  # (1, 1, N, 2)
+        # (1, 1, N, 2): grid_sample's normalised (x, y), -1/+1 at the outer image edges
+        grid_t = torch.as_tensor(grid, dtype=self.maps.dtype, device=self.maps.device)[None, None]
         with torch.no_grad():
             out = torch.nn.functional.grid_sample(
                 self.maps[view_index : view_index + 1],
@@ -130,8 +129,5 @@ def fuse_features(
         total += w[:, None] * maps.sample(i, hit.uv)
         weight_sum += w
     total /= np.maximum(weight_sum, 1e-12)[:, None]
-    norm = np.sqrt(np.einsum("md,md->m", total, total))
-    features = np.where(norm[:, None] > 1e-12, total / np.maximum(norm, 1e-12)[:, None], 0.0).astype(
-        np.float32
-    )
-    return dataclasses.replace(cloud, features=features)
+    total /= np.maximum(np.sqrt(np.einsum("md,md->m", total, total)), 1e-12)[:, None]  # unseen rows stay 0
+    return dataclasses.replace(cloud, features=total)
