@@ -28,6 +28,7 @@ from codediffuser_perception.types import ARM_ACTION_DIM, CameraView
 from codediffuser_policy.kinematics import convert_gripper
 from codediffuser_sim.cameras import CameraRig, CameraSpec, load_camera_specs
 from codediffuser_sim.instructions import LEVELS, Instruction, SceneObject, generate_instruction
+from codediffuser_sim.layout import LayoutError
 from codediffuser_sim.robot import SimArm, load_arm
 
 SIDES = ("left", "right")
@@ -99,6 +100,26 @@ class Observation:
     joint_pos: np.ndarray
     ee_pose: np.ndarray
     time_s: float
+
+
+@dataclass
+class SimState:
+    """Everything that evolves within an episode (for `TaskEnv.get_state` / `set_state`).
+
+    Attributes:
+        qpos, qvel: per arm side the articulation's joint positions / velocities (SAPIEN order).
+        command: (14,) the last command.
+        poses: per instance id the (4, 4) world pose of its actor.
+        velocities: per dynamic instance id its (6,) linear + angular velocity.
+        steps: control steps since reset.
+    """
+
+    qpos: dict[str, np.ndarray]
+    qvel: dict[str, np.ndarray]
+    command: np.ndarray
+    poses: dict[int, np.ndarray]
+    velocities: dict[int, np.ndarray]
+    steps: int
 
 
 @dataclass
@@ -187,7 +208,10 @@ class TaskEnv(ABC):
         for entity in self.actors.values():
             self.scene.remove_entity(entity)
         self.seed, self.level = int(seed), level
-        self.objects = self.sample_layout(int(seed))
+        try:
+            self.objects = self.sample_layout(int(seed))
+        except LayoutError as exc:
+            raise SimError(f"seed {seed} gives no {self.name} layout: {exc}") from exc
         self.actors = self.load_objects(self.objects)
         try:
             self.instruction = generate_instruction(self.name, self.objects, level, random.Random(int(seed)))
@@ -299,6 +323,49 @@ class TaskEnv(ABC):
         time_s = self._steps / self.config.control_hz
         views = self.cameras.capture(self.id_map(), stamp=time_s) if self.cameras is not None else []
         return Observation(views, self.joint_pos(), self.ee_pose(), time_s)
+
+    def get_state(self) -> SimState:
+        """A snapshot of the episode's dynamic state (the layout and instruction stay as they are)."""
+        velocities = {}
+        for instance_id, entity in self.actors.items():
+            body = entity.find_component_by_type(sapien.physx.PhysxRigidDynamicComponent)
+            if body is not None:
+                velocities[instance_id] = np.concatenate(
+                    [body.get_linear_velocity(), body.get_angular_velocity()]
+                )
+        return SimState(
+            qpos={side: arm.articulation.get_qpos().copy() for side, arm in self.arms.items()},
+            qvel={side: arm.articulation.get_qvel().copy() for side, arm in self.arms.items()},
+            command=self._command.copy(),
+            poses={i: self.pose(i) for i in self.actors},
+            velocities=velocities,
+            steps=self._steps,
+        )
+
+    def set_state(self, state: SimState) -> None:
+        """Restore a snapshot taken by `get_state` in the current episode.
+
+        Raises:
+            SimError: the snapshot's instances are not this episode's.
+        """
+        if set(state.poses) != set(self.actors):
+            raise SimError(
+                f"state of instances {sorted(state.poses)} does not match this episode's {sorted(self.actors)}"
+            )
+        for i, side in enumerate(SIDES):
+            arm = self.arms[side]
+            arm.articulation.set_qpos(state.qpos[side])
+            arm.articulation.set_qvel(state.qvel[side])
+            arm.set_targets(state.command[7 * i : 7 * i + 6], state.command[7 * i + 6])
+        for instance_id, pose in state.poses.items():
+            entity = self.actors[instance_id]
+            entity.set_pose(sapien.Pose(pose))
+            if instance_id in state.velocities:
+                body = entity.find_component_by_type(sapien.physx.PhysxRigidDynamicComponent)
+                body.set_linear_velocity(state.velocities[instance_id][:3])
+                body.set_angular_velocity(state.velocities[instance_id][3:])
+        self._command = state.command.copy()
+        self._steps = state.steps
 
     def evaluate(self) -> dict[str, object]:
         """Success of the episode: some valid object rests in some valid target (docs/instructions.md).

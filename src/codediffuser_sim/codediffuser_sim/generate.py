@@ -9,6 +9,7 @@ store holds `--episodes` episodes.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from collections.abc import Sequence
@@ -32,10 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", type=Path, default=None, help="zarr store (default data/<task>.zarr)")
     p.add_argument("--seed", type=int, default=0, help="first seed")
-    p.add_argument("--n-points", type=int, default=1024, help="points per step")
-    p.add_argument("--width", type=int, default=160, help="camera image width")
-    p.add_argument("--height", type=int, default=120, help="camera image height")
-    p.add_argument("--control-hz", type=float, default=10.0, help="control rate")
+    p.add_argument("--config", type=Path, default=None, help="sim YAML (config/sim.yaml); flags override it")
+    p.add_argument("--n-points", type=int, default=None, help="points per step (default 1024)")
+    p.add_argument("--width", type=int, default=None, help="camera image width (default 160)")
+    p.add_argument("--height", type=int, default=None, help="camera image height (default 120)")
+    p.add_argument("--control-hz", type=float, default=None, help="control rate (default 10)")
     return p
 
 
@@ -50,13 +52,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     import zarr
     from tqdm import tqdm
 
+    from codediffuser_sim.config import load_sim_config
     from codediffuser_sim.env import SimConfig, SimError, make_env
     from codediffuser_sim.expert import ExpertError
     from codediffuser_sim.record import RecordConfig, open_writer, record_episode
 
     out = args.out or Path("data") / f"{args.task}.zarr"
-    env = make_env(args.task, SimConfig(control_hz=args.control_hz, width=args.width, height=args.height))
-    config = RecordConfig(n_points=args.n_points)
+    sim, config = load_sim_config(args.config) if args.config else (SimConfig(), RecordConfig())
+    overrides = {"control_hz": args.control_hz, "width": args.width, "height": args.height}
+    sim = dataclasses.replace(sim, render=True, **{k: v for k, v in overrides.items() if v is not None})
+    if args.n_points is not None:
+        config = dataclasses.replace(config, n_points=args.n_points)
+    env = make_env(args.task, sim)
     writer = open_writer(out, env, config)
     done_seeds = [e["seed"] for e in zarr.open_group(str(out), mode="r")["meta"].attrs["episodes"]]
     seed = max(done_seeds) + 1 if done_seeds else args.seed

@@ -34,18 +34,28 @@ def sample_separated_xy(
     x_range: tuple[float, float],
     y_range: tuple[float, float],
     min_distance_m: float,
-    max_tries: int = 2000,
+    restarts: int = 200,
+    draws_per_point: int = 50,
 ) -> np.ndarray:
-    """(n, 2) points uniform in the box, pairwise at least `min_distance_m` apart (rejection sampling).
+    """(n, 2) points uniform in the box, pairwise at least `min_distance_m` apart.
+
+    Sequential rejection sampling, restarted from scratch when an early point leaves no room for the
+    later ones.
 
     Raises:
-        LayoutError: the points do not fit after `max_tries` draws.
+        LayoutError: no arrangement found after `restarts` attempts.
     """
-    points: list[np.ndarray] = []
-    for _ in range(max_tries):
-        p = rng.uniform((x_range[0], y_range[0]), (x_range[1], y_range[1]))
-        if all(np.linalg.norm(p - q) >= min_distance_m for q in points):
-            points.append(p)
-            if len(points) == n:
-                return np.array(points)
+    low, high = (x_range[0], y_range[0]), (x_range[1], y_range[1])
+    for _ in range(restarts):
+        points: list[np.ndarray] = []
+        for _ in range(n):
+            for _ in range(draws_per_point):
+                p = rng.uniform(low, high)
+                if all(np.linalg.norm(p - q) >= min_distance_m for q in points):
+                    points.append(p)
+                    break
+            else:
+                break
+        if len(points) == n:
+            return np.array(points)
     raise LayoutError(f"cannot place {n} objects {min_distance_m} m apart in x {x_range}, y {y_range}")

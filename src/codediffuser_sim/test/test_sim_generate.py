@@ -49,3 +49,24 @@ def test_generate_rejects_bad_arguments(capsys):
     with pytest.raises(SystemExit):
         main(["--task", "no_such_task"])
     assert main(["--task", "pack_battery", "--episodes", "0"]) == 2
+
+
+def test_sim_yaml_is_the_dataclass_schema(tmp_path):
+    from pathlib import Path
+
+    from codediffuser_sim.config import load_sim_config
+    from codediffuser_sim.env import SimError
+
+    repo_config = Path(__file__).resolve().parents[3] / "config" / "sim.yaml"
+    sim, record = load_sim_config(repo_config)
+    assert sim.substeps == 50
+    assert sim.camera_config.is_file()
+    assert record.n_points == 1024
+    assert record.workspace_min[2] > 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("sim:\n  physics_hz: 500\n  control_rate: 10\n")
+    with pytest.raises(SimError, match="control_rate"):
+        load_sim_config(bad)
+    bad.write_text("sim:\n  physics_hz: 500\n  control_hz: 7\n")
+    with pytest.raises(SimError, match="multiple"):
+        load_sim_config(bad)
