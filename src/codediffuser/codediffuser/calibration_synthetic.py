@@ -15,15 +15,15 @@ from codediffuser.calibration_board import make_board
 from codediffuser.calibration_config import BoardConfig
 from codediffuser_perception.geometry import invert_pose
 
-NOMINAL_EYES_M = {
-    "cam0": (-0.45, -0.55, 0.55),
-    "cam1": (0.45, -0.55, 0.55),
-    "cam2": (-0.50, 0.50, 0.60),
-    "cam3": (0.50, 0.50, 0.60),
+NOMINAL_POSES_M = {
+    "cam0": ((-0.38, -0.48, 0.45), (0.0, 0.02, 0.0)),
+    "cam1": ((0.38, -0.48, 0.45), (0.0, 0.02, 0.0)),
+    "cam2": ((0.0, -0.25, 0.75), (0.0, 0.05, 0.0)),
+    "cam3": ((0.0, 0.50, 0.50), (0.0, 0.0, 0.0)),
 }
-"""Nominal camera positions (world frame): two at the operator's side (−y), two behind the table, all
-about 0.8 m from the table centre, which they look at (docs/real_robot.md, camera placement)."""
-NOMINAL_TARGET_M = (0.0, 0.0, 0.0)
+"""Nominal (position, look-at point) per camera, world frame, metres: the simulator's rig
+(config/cameras_sim.yaml) — three cameras on the operator's side, one behind the table — so that the
+real clouds cover the objects as the simulated ones do and checkpoints transfer (docs/real_robot.md)."""
 
 
 def look_at(eye: np.ndarray, target: np.ndarray, up: np.ndarray = (0.0, 0.0, 1.0)) -> np.ndarray:
@@ -62,7 +62,7 @@ def render_board_view(
     *,
     background: int = 150,
     noise_std: float = 2.0,
-    supersample: int = 2,
+    supersample: int = 4,
     pixels_per_m: float = 2000.0,
     rng: np.random.Generator | None = None,
 ) -> np.ndarray:
