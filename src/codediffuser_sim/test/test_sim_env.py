@@ -169,3 +169,20 @@ def test_impossible_layout_is_a_clear_error():
 
     with pytest.raises(LayoutError, match="cannot place 5 objects"):
         sample_separated_xy(np.random.default_rng(0), 5, (0, 0.1), (0, 0.1), 0.2, restarts=3)
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_sapien_urdf_agrees_with_the_kinematics(physics_envs, side):
+    env = physics_envs["pack_battery"]
+    env.reset(0, "none")
+    arm = env.arms[side]
+    ee_link = next(link for link in arm.links if link.name == "ee_link")
+    rng = np.random.default_rng(11)
+    for _ in range(5):
+        q = rng.uniform(arm.model.lower, arm.model.upper)
+        gripper = float(rng.uniform(0, 1))
+        arm.articulation.set_qpos(arm.full_qpos(q, gripper))
+        T_sapien = ee_link.entity_pose.to_transformation_matrix()
+        np.testing.assert_allclose(T_sapien, arm.model.fk_world(q), atol=1e-5)
+        np.testing.assert_allclose(arm.q_arm, q, atol=1e-6)
+        assert arm.gripper == pytest.approx(gripper, abs=1e-6)

@@ -222,5 +222,5 @@ class HangMugEnv(TaskEnv):
             grasp_yaw=CLOSING_AXIS_YAW,
             place_yaw=CLOSING_AXIS_YAW,
             via=(in_front + np.array([0.0, 0.0, 0.02]), in_front, hang_high),
-            retreat=hang_low + np.array([0.0, -0.0, 0.05]),
+            retreat=hang_low + np.array([0.0, 0.0, 0.05]),
         )
