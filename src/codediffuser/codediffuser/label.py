@@ -1,4 +1,4 @@
-"""`codediffuser label`: the paper's lightweight annotation of real demonstrations.
+r"""`codediffuser label`: the paper's lightweight annotation of real demonstrations.
 
 Per episode a person gives the instruction and clicks the attended instances (attend() order) on a
 top-down picture of the episode's first fused cloud; everything else is computed. The ground-truth 3D
@@ -11,7 +11,9 @@ attention of every step follows the clicked objects while they move:
 2. step t > 0: the same gathering around the previous centroid with the step-0 ball, anchored on the
    point nearest to it (so a gripper touching the object, which reaches out of the ball, does not
    join it); the new centroid is carried to the next step;
-3. attention = the instances' points grown by `dilation_m` with `codediffuser_perception.attention.dilate`
+3. a target that is part of a larger object (a tray slot, a branch) is labelled as a fixed region
+   instead: the above-table points within its radius of the click, at every step;
+4. attention = the instances' points grown by `dilation_m` with `codediffuser_perception.attention.dilate`
    (the same margin the deployed attention uses), 1.0 inside, 0 elsewhere.
 
 Labels are stored beside the dataset (`<store>.labels.json`, see `labels_path`) and applied to it:
@@ -20,7 +22,8 @@ Re-labelling an episode replaces both. The pure functions here are what the web 
 and the command line call.
 
     codediffuser label data/real.zarr --list
-    codediffuser label data/real.zarr --episode 0 --instruction "pack the red battery" --attend "red battery@-0.15,0.05"
+    codediffuser label data/real.zarr --episode 0 --instruction "pack the red battery into the left slot" \
+        --attend "red battery@-0.15,0.05" "slot front-1@0.20,-0.10~0.03"
     codediffuser label data/real.zarr --serve            # http://127.0.0.1:8765
 """
 
