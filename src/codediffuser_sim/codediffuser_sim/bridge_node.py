@@ -253,15 +253,16 @@ class SimBridgeNode(Node):
             return
         for view in self.cameras.capture(self.env.id_map(), stamp=obs.time_s):
             frame = f"{view.name}_color_optical_frame"
+            # camera_info first, as the RealSense driver does: a subscriber has K before the image
+            self.info_pubs[view.name].publish(
+                conv.K_to_camera_info(view.K, view.width, view.height, frame, stamp)
+            )
             self.image_pubs[(view.name, "color")].publish(conv.rgb_to_image(view.rgb, frame, stamp))
             self.image_pubs[(view.name, "depth")].publish(conv.depth_m_to_image(view.depth, frame, stamp))
             if self.config.publish_segmentation and view.segmentation is not None:
                 self.image_pubs[(view.name, "segmentation")].publish(
                     conv.labels_to_image(view.segmentation, frame, stamp)
                 )
-            self.info_pubs[view.name].publish(
-                conv.K_to_camera_info(view.K, view.width, view.height, frame, stamp)
-            )
 
 
 def main(args: list[str] | None = None) -> None:
