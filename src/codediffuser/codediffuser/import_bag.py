@@ -34,7 +34,7 @@ import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import yaml
@@ -42,6 +42,9 @@ import yaml
 from codediffuser.calibration_config import CalibrationError, CamerasConfig, load_cameras_config
 from codediffuser_perception import ros_conversions as conv
 from codediffuser_perception.types import CameraView, PerceptionError
+
+if TYPE_CHECKING:
+    from codediffuser.calibrate import CameraFrames
 
 ARM_SIDES = ("left", "right")
 STREAMS = {
@@ -457,7 +460,9 @@ def import_episode(bag_path: str | Path, rig: CamerasConfig, config: ImportConfi
     return ImportedEpisode(steps, first_views)
 
 
-def load_calibration_frames(bag_path: str | Path, cameras: Sequence[str], max_frames: int) -> dict:
+def load_calibration_frames(
+    bag_path: str | Path, cameras: Sequence[str], max_frames: int
+) -> dict[str, CameraFrames]:
     """`calibrate.CameraFrames` per camera from a bag's colour images and camera_info (evenly spaced).
 
     Raises:
