@@ -29,6 +29,9 @@ setup(
         "pyyaml",
         "rosbags",
         "matplotlib",
+        "opencv-python",  # ChArUco calibration (the same wheel SAPIEN pulls in)
+        "pillow",
+        "scikit-learn",
         "codediffuser_perception",
         "codediffuser_codegen",
         "codediffuser_policy",
