@@ -166,3 +166,34 @@ def test_bad_parameters_stop_the_node_with_the_reason():
         pytest.raises(ConfigError, match="feature_backend must be"),
     ):
         _start(ros)
+
+
+def test_dinov2_backend_gives_every_point_a_feature(views, tmp_path):
+    """The real feature path, with a tiny randomly initialised DINOv2 saved like a hub checkpoint."""
+    import torch
+    from transformers import BitImageProcessor, Dinov2Config, Dinov2Model
+
+    torch.manual_seed(0)
+    config = Dinov2Config(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)
+    Dinov2Model(config).save_pretrained(tmp_path)
+    BitImageProcessor(size={"shortest_edge": 56}, crop_size={"height": 56, "width": 56}).save_pretrained(
+        tmp_path
+    )
+    params = {
+        "fusion_node": {
+            **PARAMS["fusion_node"],
+            "feature_backend": "dinov2",
+            "dinov2_model": str(tmp_path),
+            "dinov2_short_side_px": 56,
+        }
+    }
+    with fake_ros(parameters=params) as ros:
+        _start(ros)
+        _publish_rig(ros, views, ros.now)
+        (msg,) = ros.messages("/codediffuser/feature_cloud")
+    cloud = conv.msg_to_feature_cloud(msg)
+    assert msg.feature_dim == 16
+    assert cloud.features.shape == (len(cloud), 16)
+    seen = np.linalg.norm(cloud.features, axis=1) > 0
+    assert seen.mean() > 0.9
+    np.testing.assert_allclose(np.linalg.norm(cloud.features[seen], axis=1), 1.0, atol=1e-5)

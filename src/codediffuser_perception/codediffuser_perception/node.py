@@ -62,6 +62,7 @@ class FusionNodeConfig:
             the cloud's points then carry the simulator object id (field `object_id`).
         feature_backend: "none" (xyz + colour only) or "dinov2" (per-point DINOv2 features).
         dinov2_model: local folder or hub id of the DINOv2 weights (feature_backend "dinov2").
+        dinov2_short_side_px: DINOv2 input short side in pixels (finer features cost quadratically more).
         device: torch device of the feature extractor.
         fusion: crop box, voxel size and outlier removal of `fuse_views`.
     """
@@ -75,6 +76,7 @@ class FusionNodeConfig:
     use_segmentation: bool = False
     feature_backend: str = "none"
     dinov2_model: str = "facebook/dinov2-small"
+    dinov2_short_side_px: int = 448
     device: str = "cpu"
     fusion: FusionConfig = field(default_factory=FusionConfig)
 
@@ -159,7 +161,11 @@ class FusionNode(Node):
             return None
         from codediffuser_perception.dinov2 import Dinov2Extractor
 
-        return Dinov2Extractor(self.config.dinov2_model, device=self.config.device)
+        return Dinov2Extractor(
+            self.config.dinov2_model,
+            device=self.config.device,
+            short_side_px=self.config.dinov2_short_side_px,
+        )
 
     def _image_callback(self, cam: str, kind: str):
         def callback(msg: Image) -> None:
