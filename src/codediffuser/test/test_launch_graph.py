@@ -20,24 +20,27 @@ OUR_NODES = {
 }
 
 
-def _node_configs() -> dict:
-    """Node name → configuration dataclass, for the node modules that exist."""
+NODE_CONFIGS = {
+    "fusion_node": ("codediffuser_perception.node", "FusionNodeConfig"),
+    "sim_bridge_node": ("codediffuser_sim.bridge_node", "SimBridgeConfig"),
+    "codegen_node": ("codediffuser_codegen.node", "CodegenNodeConfig"),
+    "policy_node": ("codediffuser_policy.node", "PolicyNodeConfig"),
+}
+"""Node name → (module, configuration dataclass)."""
+
+
+def _node_config(node: str):
+    """The configuration dataclass of `node`, or None when its module has not landed."""
     import importlib
 
-    configs = {}
+    module, cls = NODE_CONFIGS[node]
     with fake_ros():
-        for node, module, cls in [
-            ("fusion_node", "codediffuser_perception.node", "FusionNodeConfig"),
-            ("sim_bridge_node", "codediffuser_sim.bridge_node", "SimBridgeConfig"),
-            ("codegen_node", "codediffuser_codegen.node", "CodegenNodeConfig"),
-            ("policy_node", "codediffuser_policy.node", "PolicyNodeConfig"),
-        ]:
-            try:
-                configs[node] = getattr(importlib.import_module(module), cls)
-            except ModuleNotFoundError as exc:
-                if exc.name != module:
-                    raise
-    return configs
+        try:
+            return getattr(importlib.import_module(module), cls)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            return None
 
 
 @pytest.fixture(scope="module")
@@ -151,11 +154,9 @@ def test_missing_rig_file_is_refused():
         run_launch(ROOT / "launch" / "real.launch.py", {"cameras_config": "/nonexistent/cameras.yaml"})
 
 
-@pytest.mark.parametrize("node", ["fusion_node", "sim_bridge_node", "codegen_node", "policy_node"])
+@pytest.mark.parametrize("node", sorted(NODE_CONFIGS))
 def test_nodes_yaml_matches_each_node_schema(node):
-    configs = _node_configs()
-    if node not in configs:
+    config = _node_config(node)
+    if config is None:
         pytest.skip(f"{node} has not landed")
-    config_from_params(
-        configs[node], load_node_params(NODES_YAML, node)
-    )  # raises on unknown keys / bad values
+    config_from_params(config, load_node_params(NODES_YAML, node))  # raises on unknown keys / bad values
