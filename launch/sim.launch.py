@@ -3,8 +3,8 @@
     ros2 launch codediffuser sim.launch.py task:=pack_battery level:=none seed:=0
 
 The bridge publishes what the real rig would (four RealSense-style camera topic sets, static TF of the
-camera optical frames, follower joint states) and executes the interbotix command topics, so the three
-codediffuser nodes run unchanged; only the camera rig file differs (`cameras_sim.yaml`, read by the
+camera optical frames and arm bases, follower joint states) and executes the interbotix command topics,
+so the three codediffuser nodes run unchanged (a robot_state_publisher per arm gives rviz2 the arms); only the camera rig file differs (`cameras_sim.yaml`, read by the
 bridge to place its cameras). Every node reads its parameters from `params_file` (config/nodes.yaml).
 """
 
@@ -31,6 +31,13 @@ SIM_OVERRIDES = {
 }
 """Simulator-only parameters on top of `params_file` (which holds the real rig's values): the segmentation
 oracle replaces DINOv2 features and the metadata backends replace detection (DESIGN.md §5)."""
+
+
+def robot_description(side: str) -> str:
+    """The URDF of one simulated arm (the policy's robot model), meshes as file:// URIs for rviz2."""
+    from codediffuser_policy.kinematics import arm_urdf_path
+
+    return arm_urdf_path(side).read_text().replace('filename="/', 'filename="file:///')
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -84,4 +91,16 @@ def generate_launch_description() -> LaunchDescription:
         arguments=["-d", PathJoinSubstitution([config_dir, "attention.rviz"])],
         condition=IfCondition(LaunchConfiguration("use_rviz")),
     )
-    return LaunchDescription([*declared, bridge, fusion, codegen, policy, rviz])
+    # What the interbotix bring-up does on the real robot: one robot_state_publisher per arm, so rviz2
+    # shows the arms (`/follower_X/robot_description`, TF `follower_X/<link>` from the bridge's joint states).
+    arm_states = [
+        Node(
+            package="robot_state_publisher",
+            executable="robot_state_publisher",
+            namespace=f"follower_{side}",
+            name="robot_state_publisher",
+            parameters=[{"robot_description": robot_description(side), "frame_prefix": f"follower_{side}/"}],
+        )
+        for side in ("left", "right")
+    ]
+    return LaunchDescription([*declared, bridge, fusion, codegen, policy, *arm_states, rviz])

@@ -58,10 +58,19 @@ def test_sim_launch_starts_the_bridge_and_our_nodes_with_the_shared_parameter_fi
     result = run_launch(
         ROOT / "launch" / "sim.launch.py", {"task": "pack_battery", "seed": "3", "use_rviz": "false"}
     )
-    enabled = {n.name: n.package for n in result.enabled_nodes}
-    assert enabled == {**OUR_NODES, "sim_bridge_node": "codediffuser_sim"}
+    enabled = {n.fully_qualified_name: n.package for n in result.enabled_nodes}
+    assert enabled == {
+        **{f"/{name}": package for name, package in OUR_NODES.items()},
+        "/sim_bridge_node": "codediffuser_sim",
+        "/follower_left/robot_state_publisher": "robot_state_publisher",
+        "/follower_right/robot_state_publisher": "robot_state_publisher",
+    }
     assert not result.node("rviz2").enabled
-    for node in result.enabled_nodes:
+    arm = result.node("/follower_left/robot_state_publisher").parameters
+    assert arm["frame_prefix"] == "follower_left/"
+    assert '<joint name="waist"' in arm["robot_description"]
+    assert 'filename="file:///' in arm["robot_description"]
+    for node in [n for n in result.enabled_nodes if n.package.startswith("codediffuser")]:
         assert node.parameter_files == [str(NODES_YAML.resolve())] or node.parameter_files == [
             str(ROOT / "src" / "codediffuser" / "config" / "nodes.yaml")
         ]
