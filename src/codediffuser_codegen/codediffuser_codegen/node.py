@@ -3,7 +3,8 @@
 `/instruct` (codediffuser_msgs/Instruct) runs `pipeline.run_instruction` on the latest feature cloud: the
 offline generator, or a VLM on an OpenAI-compatible endpoint (`llm_model`), writes the program; the
 sandbox runs it against the perception API; every failure (endpoint down, refused program, nothing
-found) is a response with `success=false` and the reason. The service has its own callback group, so
+found) is a response with `success=false` and the reason. The request's `task` hint is not needed: the
+pipeline infers the task from the instruction's nouns. The service has its own callback group, so
 with the multi-threaded executor of `main` a slow model never stalls the cloud subscription.
 
 The attention follows the objects: on every new feature cloud the selected instances are found again
