@@ -103,6 +103,7 @@ def test_holding_the_current_command_keeps_the_arms_still(physics_envs):
     np.testing.assert_allclose(after.joint_pos, obs.joint_pos, atol=0.02)
 
 
+@pytest.mark.render
 def test_views_are_camera_views_with_instance_segmentation(render_env):
     env = render_env
     obs = env.reset(0, "none")

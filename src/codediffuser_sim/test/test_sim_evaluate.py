@@ -65,6 +65,7 @@ def test_unreachable_actions_end_the_episode():
 
 
 @pytest.mark.slow
+@pytest.mark.render
 def test_video_is_written(tmp_path):
     import imageio.v2 as imageio
 

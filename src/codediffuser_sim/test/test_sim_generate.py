@@ -6,6 +6,7 @@ from codediffuser_sim.generate import main
 
 
 @pytest.mark.slow
+@pytest.mark.render
 def test_generate_writes_the_dataset_format_and_resumes(tmp_path, capsys):
     out = tmp_path / "pb.zarr"
     args = [
