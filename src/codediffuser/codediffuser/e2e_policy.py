@@ -1,0 +1,268 @@
+"""Where the demo's and the evaluation's policies come from: recorded demonstrations → training → checkpoint.
+
+Both go through the project's own commands' code paths: `codediffuser generate`
+(`codediffuser_sim.generate.main`: scripted demonstrations into a zarr store) and `codediffuser train`
+(`codediffuser_policy.train.train`). A `Recipe` fixes everything a run depends on (episodes, data seed,
+points, model preset, optimiser steps), so a cached or shipped checkpoint is identified by its recipe.
+
+Checkpoint lookup for the demo (`resolve_checkpoint`): an explicit path, else the checkpoint shipped in
+the repository's `checkpoints/<task>/`, else the cache (`$CODEDIFFUSER_CACHE`, default
+`~/.cache/codediffuser`), else a fresh dataset + training run written to that cache.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from codediffuser_policy.checkpoint import load_checkpoint, save_checkpoint
+from codediffuser_policy.config import TrainConfig, model_config
+
+SHIPPED_DIR = Path(__file__).resolve().parents[3] / "checkpoints"
+"""The repository's `checkpoints/` folder (source checkout)."""
+SHIPPED_NAME = "policy.pt"
+LIGHT_MODEL: dict[str, Any] = {"n_points": 256, "sa_npoints": (64, 16), "sa_nsamples": (16, 16)}
+"""The CPU preset with a lighter point encoder (256 points): ≈ 3× cheaper training steps on 2 cores."""
+DEPLOY_KEYS = ("format", "model_config", "train_config", "model", "ema_model", "step", "epoch")
+"""Checkpoint entries kept in a shipped (deploy-only) checkpoint: no optimiser or EMA state."""
+
+
+class RecipeError(RuntimeError):
+    """Demonstrations could not be recorded or a policy could not be trained; the message says why."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a policy is made, end to end.
+
+    Attributes:
+        task: registered task name.
+        episodes: successful scripted demonstrations recorded (levels cycle none/object/target/both).
+        data_seed: first simulator seed of the demonstrations (later seeds follow).
+        record_points: points per recorded step.
+        width, height: camera image size of the recording (and of the rollouts).
+        model_preset: `codediffuser_policy.config.PRESETS` key.
+        model_overrides: `ModelConfig` fields set on top of the preset.
+        use_attention: CodeDiffuser (True) or the no-attention baseline.
+        max_steps: optimiser steps.
+        batch_size: windows per step.
+        lr_warmup_steps: linear warm-up steps of the cosine schedule.
+        seed: training seed (weights, data order, point sampling).
+    """
+
+    task: str = "pack_battery"
+    episodes: int = 20
+    data_seed: int = 0
+    record_points: int = 512
+    width: int = 160
+    height: int = 120
+    model_preset: str = "cpu"
+    model_overrides: dict[str, Any] = field(default_factory=dict)
+    use_attention: bool = True
+    max_steps: int = 1500
+    batch_size: int = 32
+    lr_warmup_steps: int = 100
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.episodes < 1 or self.max_steps < 1 or self.batch_size < 1:
+            raise RecipeError(
+                f"episodes, max_steps and batch_size must be >= 1, got {self.episodes}, {self.max_steps}, {self.batch_size}"
+            )
+
+    def key(self) -> str:
+        """Short stable identifier of the recipe (cache folder names)."""
+        text = json.dumps(dataclasses.asdict(self), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    def data_key(self) -> str:
+        """Identifier of the demonstrations alone (runs that differ only in training share data)."""
+        fields = ("task", "data_seed", "record_points", "width", "height")
+        text = json.dumps({f: getattr(self, f) for f in fields}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    def train_config(self, data: Path, out: Path) -> TrainConfig:
+        """The `TrainConfig` of this recipe on a recorded store."""
+        model = model_config(
+            self.model_preset,
+            **{"n_points": self.record_points, **self.model_overrides, "use_attention": self.use_attention},
+        )
+        return TrainConfig(
+            data=str(data),
+            out=str(out),
+            model=model,
+            preset=self.model_preset,
+            seed=self.seed,
+            val_ratio=0.1,
+            batch_size=self.batch_size,
+            num_epochs=10_000,
+            max_steps=self.max_steps,
+            lr=1e-4,
+            lr_warmup_steps=self.lr_warmup_steps,
+            checkpoint_every_epochs=10_000,
+            val_every_epochs=10_000,
+        )
+
+    def command(self, data: Path, out: Path) -> str:
+        """The equivalent `codediffuser generate` + `codediffuser train` command lines."""
+        model = {"n_points": self.record_points, **self.model_overrides}
+        flags = " ".join(
+            f"--{k.replace('_', '-')} " + (" ".join(map(str, v)) if isinstance(v, tuple | list) else str(v))
+            for k, v in model.items()
+        )
+        attention = "--use-attention" if self.use_attention else "--no-use-attention"
+        return (
+            f"codediffuser generate --task {self.task} --episodes {self.episodes} --level all "
+            f"--seed {self.data_seed} --n-points {self.record_points} --width {self.width} "
+            f"--height {self.height} --out {data}\n"
+            f"codediffuser train --data {data} --out {out} --preset {self.model_preset} {flags} {attention} "
+            f"--max-steps {self.max_steps} --batch-size {self.batch_size} --lr-warmup-steps {self.lr_warmup_steps} "
+            f"--seed {self.seed} --val-ratio 0.1 --num-epochs 10000 --checkpoint-every-epochs 10000 "
+            f"--val-every-epochs 10000"
+        )
+
+
+def cache_root() -> Path:
+    """`$CODEDIFFUSER_CACHE`, else `~/.cache/codediffuser`."""
+    return Path(os.environ.get("CODEDIFFUSER_CACHE") or Path.home() / ".cache" / "codediffuser")
+
+
+def record_demonstrations(recipe: Recipe, store: Path) -> Path:
+    """Make `store` hold `recipe.episodes` scripted demonstrations (resumes a partial store).
+
+    Raises:
+        RecipeError: the expert could not produce enough successful episodes.
+    """
+    from codediffuser_sim.generate import main as generate_main
+
+    store.parent.mkdir(parents=True, exist_ok=True)
+    rc = generate_main(
+        [
+            "--task", recipe.task,
+            "--episodes", str(recipe.episodes),
+            "--level", "all",
+            "--seed", str(recipe.data_seed),
+            "--n-points", str(recipe.record_points),
+            "--width", str(recipe.width),
+            "--height", str(recipe.height),
+            "--out", str(store),
+        ]
+    )  # fmt: skip
+    if rc != 0:
+        raise RecipeError(f"recording {recipe.episodes} {recipe.task} demonstrations into {store} failed")
+    return store
+
+
+def subset_store(source: Path, episodes: int, out: Path) -> Path:
+    """A copy of `source` holding only its first `episodes` episodes (success-vs-demonstrations runs).
+
+    Raises:
+        RecipeError: the source holds fewer episodes.
+    """
+    import zarr
+
+    src = zarr.open_group(str(source), mode="r")
+    ends = src["meta/episode_ends"][:]
+    if len(ends) < episodes:
+        raise RecipeError(f"{source} holds {len(ends)} episodes, {episodes} requested")
+    if out.exists():
+        shutil.rmtree(out)
+    dst = zarr.open_group(str(out), mode="w")
+    dst.attrs.update(dict(src.attrs))
+    stop = int(ends[episodes - 1])
+    for name, array in src["data"].arrays():
+        dst.create_array(f"data/{name}", data=array[:stop], chunks=array.chunks)
+    dst.create_array("meta/episode_ends", data=ends[:episodes])
+    meta = dict(src["meta"].attrs)
+    meta["episodes"] = list(meta.get("episodes", []))[:episodes]
+    dst["meta"].attrs.update(meta)
+    return out
+
+
+def train_recipe(recipe: Recipe, data: Path, out: Path, progress: bool = True) -> Path:
+    """Train the recipe's policy on `data` into `out`; returns the checkpoint path."""
+    from codediffuser_policy.train import train
+
+    result = train(recipe.train_config(data, out), progress=progress)
+    summary = {
+        "recipe": dataclasses.asdict(recipe),
+        "command": recipe.command(data, out),
+        "step": result.step,
+        "first_loss": result.first_loss,
+        "train_loss": result.train_loss,
+        "val_loss": result.val_loss,
+        "samples_per_s": result.samples_per_s,
+    }
+    (out / "recipe.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return result.checkpoint
+
+
+def slim_checkpoint(source: Path, dest: Path) -> Path:
+    """Copy a training checkpoint without its optimiser/EMA state (deploy-only, a third of the size)."""
+    payload = load_checkpoint(source)
+    return save_checkpoint(dest, {k: payload[k] for k in DEPLOY_KEYS if k in payload and k != "format"})
+
+
+def shipped_checkpoint(task: str) -> Path | None:
+    """The repository's shipped checkpoint for `task`, if there is one."""
+    path = SHIPPED_DIR / task / SHIPPED_NAME
+    return path if path.is_file() else None
+
+
+def recipe_data(recipe: Recipe) -> Path:
+    """A store holding exactly the recipe's demonstrations, recorded into the cache if missing.
+
+    Demonstrations of one `data_key` share a store that grows as recipes ask for more episodes; a recipe
+    asking for fewer gets a copy of the first ones (seeds run upwards, so those are the same episodes a
+    smaller recording would hold).
+    """
+    import zarr
+
+    data = cache_root() / "data"
+    store = data / f"{recipe.task}-{recipe.data_key()}.zarr"
+    record_demonstrations(recipe, store)
+    if zarr.open_group(str(store), mode="r")["meta/episode_ends"].shape[0] == recipe.episodes:
+        return store
+    subset = data / f"{recipe.task}-{recipe.data_key()}-first{recipe.episodes}.zarr"
+    if subset.exists():
+        return subset
+    return subset_store(store, recipe.episodes, subset)
+
+
+def run_dir(recipe: Recipe) -> Path:
+    """The cache folder of a recipe's training run."""
+    return cache_root() / "runs" / f"{recipe.task}-{recipe.key()}"
+
+
+def cached_checkpoint(recipe: Recipe, progress: bool = True) -> Path:
+    """The cached checkpoint of `recipe`, recording demonstrations and training it first if missing."""
+    run = run_dir(recipe)
+    checkpoint = run / "latest.pt"
+    if (run / "recipe.json").is_file() and checkpoint.is_file():
+        return checkpoint
+    store = recipe_data(recipe)
+    if progress:
+        print(f"training the {recipe.task} policy ({recipe.max_steps} steps) → {run}", flush=True)
+    return train_recipe(recipe, store, run, progress=progress)
+
+
+def resolve_checkpoint(
+    task: str, explicit: Path | None, recipe: Recipe, progress: bool = True, use_shipped: bool = True
+) -> tuple[Path, str]:
+    """(checkpoint path, where it came from): explicit, shipped, cached, or freshly trained."""
+    if explicit is not None:
+        if not explicit.is_file():
+            raise RecipeError(f"--checkpoint {explicit} does not exist")
+        return explicit, "given with --checkpoint"
+    shipped = shipped_checkpoint(task) if use_shipped else None
+    if shipped is not None:
+        return shipped, f"shipped ({shipped})"
+    run = run_dir(recipe) / "latest.pt"
+    source = "cached" if run.is_file() else "trained now (cached for the next run)"
+    return cached_checkpoint(recipe, progress), f"{source} ({run})"

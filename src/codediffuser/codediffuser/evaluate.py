@@ -1,0 +1,475 @@
+"""`codediffuser eval`: the paper's experiment on our simulator, per task and ambiguity level.
+
+For every task and level, closed-loop success of
+  (a) `codegen`      — the attention-conditioned policy, attention from the code generator's program;
+  (b) `ground_truth` — the same policy, attention on the demonstration's own choice (chosen object and
+                       target of the simulator's instruction);
+  (c) `no_attention` — the baseline diffusion policy on the point cloud alone (no instruction at all);
+plus success of (a) against the number of demonstrations, and the code generator's grounding rate
+(instructions whose attended (object, target) is a correct choice / instructions).
+
+Policies are trained by the project's own commands (`codediffuser generate`, `codediffuser train`, see
+`codediffuser.e2e_policy`) and cached in `$CODEDIFFUSER_CACHE` (default ~/.cache/codediffuser), so a
+rerun only evaluates. Evaluation scenes use seeds from `eval_seed` (10 000) upwards, disjoint from the
+demonstrations' (0 …). Writes results.json, results.md (tables) and PNG plots to `--out`.
+
+Scales: `tiny` (tests: one task, one level, a few steps), `small` (this 2-core CPU, under an hour on an
+idle machine, still shows the trend), `paper` (the paper's model sizes and demonstration counts; GPU).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import shlex
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from codediffuser.e2e_policy import LIGHT_MODEL, Recipe
+
+CONDITIONS = ("codegen", "ground_truth", "no_attention")
+"""(a), (b), (c) of the module docstring."""
+EVAL_SEED = 10_000
+"""First seed of the evaluation scenes (demonstrations are recorded from seed 0 upwards)."""
+MAX_SEED_TRIES = 5
+"""Seeds tried per wanted scene (a layout may have no instruction at a level)."""
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How big an evaluation is.
+
+    Attributes:
+        tasks: tasks evaluated (None = every registered task).
+        levels: ambiguity levels evaluated.
+        episodes: rollouts per task × level × condition.
+        demos: demonstration counts of the success-vs-demonstrations curve; the largest trains the
+            policies of the main table.
+        curve_episodes: rollouts per level for the smaller demonstration counts.
+        grounding_instructions: instructions per task × level for the grounding rate.
+        recipe: training recipe (task, episodes and use_attention are set per run).
+        max_steps: rollout limit in control steps (None = the task's own `max_steps`).
+    """
+
+    tasks: tuple[str, ...] | None
+    levels: tuple[str, ...]
+    episodes: int
+    demos: tuple[int, ...]
+    curve_episodes: int
+    grounding_instructions: int
+    recipe: Recipe
+    max_steps: int | None = None
+
+
+SCALES: dict[str, Scale] = {
+    "tiny": Scale(
+        tasks=("pack_battery",),
+        levels=("object",),
+        episodes=1,
+        demos=(1,),
+        curve_episodes=1,
+        grounding_instructions=2,
+        recipe=Recipe(record_points=64, model_preset="tiny", max_steps=3, batch_size=4, lr_warmup_steps=1),
+        max_steps=3,
+    ),
+    "small": Scale(
+        tasks=None,
+        levels=("none", "object", "target", "both"),
+        episodes=4,
+        demos=(20, 60),
+        curve_episodes=2,
+        grounding_instructions=25,
+        recipe=Recipe(record_points=1024, model_overrides=LIGHT_MODEL, max_steps=1500),
+    ),
+    "paper": Scale(
+        tasks=None,
+        levels=("none", "object", "target", "both"),
+        episodes=25,
+        demos=(25, 50, 100, 200),
+        curve_episodes=10,
+        grounding_instructions=100,
+        recipe=Recipe(
+            record_points=1024, model_preset="paper", max_steps=50_000, batch_size=64, lr_warmup_steps=500
+        ),
+    ),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `codediffuser eval` options."""
+    p = argparse.ArgumentParser(prog="codediffuser eval", description=__doc__.splitlines()[0])
+    p.add_argument("--scale", choices=sorted(SCALES), default="small", help="experiment size")
+    p.add_argument("--tasks", nargs="+", help="only these tasks (default: the scale's)")
+    p.add_argument(
+        "--levels", nargs="+", choices=("none", "object", "target", "both"), help="only these levels"
+    )
+    p.add_argument(
+        "--episodes", type=int, help="rollouts per task × level × condition (default: the scale's)"
+    )
+    p.add_argument("--demos", type=int, nargs="+", help="demonstration counts (default: the scale's)")
+    p.add_argument("--out", type=Path, help="output folder (default outputs/eval/<scale>)")
+    p.add_argument("--device", default="cpu", help="torch device for training and inference")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    return p
+
+
+def resolve_scale(args: argparse.Namespace) -> Scale:
+    """The scale with the command line's overrides applied.
+
+    Raises:
+        ValueError: a non-positive count, or an unknown task.
+    """
+    import codediffuser_sim.tasks  # noqa: F401  (registers the built-in tasks)
+    from codediffuser_sim.env import TASK_REGISTRY
+
+    scale = SCALES[args.scale]
+    tasks = tuple(args.tasks or scale.tasks or sorted(TASK_REGISTRY))
+    unknown = [t for t in tasks if t not in TASK_REGISTRY]
+    if unknown:
+        raise ValueError(f"unknown task(s) {unknown}; registered: {sorted(TASK_REGISTRY)}")
+    demos = tuple(sorted(set(args.demos or scale.demos)))
+    episodes = args.episodes if args.episodes is not None else scale.episodes
+    if episodes < 1 or min(demos) < 1:
+        raise ValueError(f"--episodes and --demos must be >= 1, got {episodes}, {demos}")
+    return dataclasses.replace(
+        scale, tasks=tasks, levels=tuple(args.levels or scale.levels), episodes=episodes, demos=demos
+    )
+
+
+@dataclass
+class Scene:
+    """One evaluation scene: seed, level, instruction and the code generator's answer on it."""
+
+    seed: int
+    level: str
+    instruction: str
+    program_ids: tuple[int, ...]
+    grounded: bool
+    chosen_ids: tuple[int, int]
+
+
+@dataclass
+class TaskResults:
+    """Everything measured for one task (serialised into results.json)."""
+
+    task: str
+    recipes: dict[str, dict] = field(default_factory=dict)
+    grounding: dict[str, dict] = field(default_factory=dict)
+    rollouts: list[dict] = field(default_factory=list)
+    curve: list[dict] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RecordSettings:
+    """Image size and fusion settings shared by the recordings and the rollouts."""
+
+    width: int
+    height: int
+    config: object
+
+
+_ENVS: dict[tuple[str, int, int], object] = {}
+
+
+def _env_cache(task: str, record: RecordSettings):
+    """One simulator per task and image size for the whole evaluation (building one costs seconds)."""
+    from codediffuser_sim.env import SimConfig, make_env
+
+    key = (task, record.width, record.height)
+    if key not in _ENVS:
+        _ENVS[key] = make_env(task, SimConfig(width=record.width, height=record.height))
+    return _ENVS[key]
+
+
+def collect_scenes(task: str, level: str, count: int, record: RecordSettings) -> list[Scene]:
+    """`count` seeded scenes at `level` with the offline code generator's grounding of each.
+
+    Raises:
+        RuntimeError: too few seeds give an instruction at this level.
+    """
+    from codediffuser.e2e_episode import fuse, ground_instruction
+    from codediffuser_codegen.sandbox import Sandbox
+    from codediffuser_sim.env import SimError
+
+    env = _env_cache(task, record)
+    sandbox = Sandbox()
+    scenes: list[Scene] = []
+    for seed in range(EVAL_SEED, EVAL_SEED + MAX_SEED_TRIES * count):
+        if len(scenes) == count:
+            break
+        try:
+            obs = env.reset(seed, level)
+        except SimError:
+            continue
+        instr = env.instruction
+        grounding = ground_instruction(env, fuse(obs, record.config), instr.text, sandbox)
+        scenes.append(
+            Scene(
+                seed,
+                level,
+                instr.text,
+                grounding.attended_ids,
+                bool(grounding.correct),
+                (instr.chosen_object, instr.chosen_target),
+            )
+        )
+    if len(scenes) < count:
+        raise RuntimeError(f"{task}/{level}: only {len(scenes)} of {count} seeds give an instruction")
+    return scenes
+
+
+def rollout(
+    task: str, scene: Scene, condition: str, policy, record: RecordSettings, max_steps: int | None
+) -> dict:
+    """One closed-loop episode of `condition` on `scene`; a JSON-ready record."""
+    from codediffuser.e2e_episode import TrackedAttention, run_policy, scene_metadata
+
+    env = _env_cache(task, record)
+    obs = env.reset(scene.seed, scene.level)
+    ids = {"codegen": scene.program_ids, "ground_truth": scene.chosen_ids, "no_attention": ()}[condition]
+    row = {"seed": scene.seed, "level": scene.level, "condition": condition, "instruction": scene.instruction}
+    if condition == "codegen" and len(ids) < 2:
+        return {**row, "success": False, "steps": 0, "error": "no program could be run"}
+    tracker = TrackedAttention(scene_metadata(env), ids) if ids else None
+    result = run_policy(env, policy, obs, record.config, tracker, max_steps or env.max_steps, seed=scene.seed)
+    return {
+        **row,
+        "attended": list(ids),
+        "success": result.success,
+        "steps": result.steps,
+        "seconds": round(result.seconds, 2),
+        "ik_failures": result.ik_failures,
+        "attention_lost_steps": result.attention_lost_steps,
+    }
+
+
+def rate(rows: Sequence[dict]) -> dict:
+    """{"success": k, "total": n, "rate": k / n (NaN when n = 0)} of rollout records."""
+    k = sum(bool(r["success"]) for r in rows)
+    return {"success": k, "total": len(rows), "rate": k / len(rows) if rows else math.nan}
+
+
+def evaluate_task(task: str, scale: Scale, device: str, log) -> TaskResults:
+    """Train (or reuse) the task's policies, then measure grounding, the three conditions and the curve."""
+    from codediffuser.e2e_policy import cached_checkpoint, run_dir
+    from codediffuser_policy.checkpoint import load_policy
+    from codediffuser_sim.record import RecordConfig
+
+    results = TaskResults(task)
+    base = dataclasses.replace(scale.recipe, task=task)
+    record = RecordSettings(base.width, base.height, RecordConfig(n_points=base.record_points))
+    count = max(scale.grounding_instructions, scale.episodes, scale.curve_episodes)
+    scenes_by_level = {}
+    for level in scale.levels:
+        scenes = scenes_by_level[level] = collect_scenes(task, level, count, record)
+        grounded = scenes[: scale.grounding_instructions]
+        results.grounding[level] = {
+            "correct": sum(s.grounded for s in grounded),
+            "total": len(grounded),
+            "rate": sum(s.grounded for s in grounded) / len(grounded),
+        }
+        log(
+            f"{task}/{level}: grounding {results.grounding[level]['correct']}/{results.grounding[level]['total']}"
+        )
+
+    top = max(scale.demos)
+    runs = {("attention", n): dataclasses.replace(base, episodes=n) for n in scale.demos}
+    runs[("baseline", top)] = dataclasses.replace(base, episodes=top, use_attention=False)
+    policies = {}
+    for (kind, n), recipe in runs.items():
+        started = time.perf_counter()
+        checkpoint = cached_checkpoint(recipe)
+        summary = json.loads((run_dir(recipe) / "recipe.json").read_text())
+        results.recipes[f"{kind}-{n}"] = {**summary, "checkpoint": str(checkpoint)}
+        policies[(kind, n)] = load_policy(checkpoint, device=device)
+        log(f"{task}: {kind} policy on {n} demonstrations ready ({time.perf_counter() - started:.0f} s)")
+
+    for level, scenes in scenes_by_level.items():
+        for scene in scenes[: scale.episodes]:
+            for condition in CONDITIONS:
+                policy = policies[("baseline" if condition == "no_attention" else "attention", top)]
+                row = rollout(task, scene, condition, policy, record, scale.max_steps)
+                results.rollouts.append({**row, "demos": top})
+                log(
+                    f"{task}/{level} seed {scene.seed} {condition}: {'success' if row['success'] else 'failure'}"
+                )
+        for n in scale.demos:
+            if n == top:
+                continue
+            for scene in scenes[: scale.curve_episodes]:
+                row = rollout(task, scene, "codegen", policies[("attention", n)], record, scale.max_steps)
+                results.curve.append({**row, "demos": n})
+                log(
+                    f"{task}/{level} seed {scene.seed} codegen@{n} demos: {'success' if row['success'] else 'failure'}"
+                )
+    return results
+
+
+def summarise(results: Sequence[TaskResults], scale: Scale) -> dict:
+    """Success rates per task × level × condition, the curve per task, grounding per task × level."""
+    table: dict = {}
+    curve: dict = {}
+    for r in results:
+        by = defaultdict(list)
+        for row in r.rollouts:
+            by[(row["level"], row["condition"])].append(row)
+        table[r.task] = {level: {c: rate(by[(level, c)]) for c in CONDITIONS} for level in scale.levels}
+        table[r.task]["all"] = {c: rate([x for x in r.rollouts if x["condition"] == c]) for c in CONDITIONS}
+        points = {
+            n: rate([x for x in r.curve if x["demos"] == n]) for n in scale.demos if n != max(scale.demos)
+        }
+        points[max(scale.demos)] = rate([x for x in r.rollouts if x["condition"] == "codegen"])
+        curve[r.task] = {str(n): points[n] for n in sorted(points)}
+    return {"success": table, "success_vs_demos": curve, "grounding": {r.task: r.grounding for r in results}}
+
+
+def _pct(cell: dict) -> str:
+    return "–" if not cell["total"] else f"{100 * cell['rate']:.0f}% ({cell['success']}/{cell['total']})"
+
+
+def markdown(
+    summary: dict, results: Sequence[TaskResults], scale: Scale, command: str, seconds: float
+) -> str:
+    """results.md: the tables, the exact command and the training recipes."""
+    lines = [
+        "# codediffuser eval",
+        "",
+        f"Command: `{command}` — {seconds / 60:.1f} min.",
+        "",
+        "## Success rate per ambiguity level",
+        "",
+        "(a) policy + attention from the code generator, (b) policy + ground-truth attention, "
+        "(c) no-attention baseline (point cloud only, never sees the instruction).",
+        "",
+    ]
+    for task, levels in summary["success"].items():
+        lines += [
+            f"### {task}",
+            "",
+            "| level | (a) codegen | (b) ground truth | (c) no attention |",
+            "|---|---|---|---|",
+        ]
+        for level, cells in levels.items():
+            lines.append(f"| {level} | " + " | ".join(_pct(cells[c]) for c in CONDITIONS) + " |")
+        lines.append("")
+    lines += ["## Success vs number of demonstrations ((a), all levels)", ""]
+    for task, points in summary["success_vs_demos"].items():
+        lines += [f"### {task}", "", "| demonstrations | success |", "|---|---|"]
+        lines += [f"| {n} | {_pct(cell)} |" for n, cell in points.items()]
+        lines.append("")
+    lines += ["## Grounding rate of the code generator (offline)", ""]
+    lines += ["| task | " + " | ".join(scale.levels) + " |", "|---|" + "---|" * len(scale.levels)]
+    for task, levels in summary["grounding"].items():
+        lines.append(
+            f"| {task} | "
+            + " | ".join(f"{levels[lv]['correct']}/{levels[lv]['total']}" for lv in scale.levels)
+            + " |"
+        )
+    lines += ["", "## Policies (each trained by these commands)", ""]
+    for r in results:
+        for name, info in r.recipes.items():
+            lines += [
+                f"- {r.task} {name}: {info['step']} steps, final train loss {info['train_loss']:.4f}, "
+                f"val loss {info['val_loss']:.4f}",
+                "",
+                "```",
+                info["command"],
+                "```",
+            ]
+    return "\n".join(lines) + "\n"
+
+
+def plots(summary: dict, scale: Scale, out: Path) -> list[Path]:
+    """success_by_level.png (grouped bars per task) and success_vs_demos.png."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    paths = []
+    tasks = list(summary["success"])
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 4), squeeze=False)
+    labels = {
+        "codegen": "(a) codegen",
+        "ground_truth": "(b) ground truth",
+        "no_attention": "(c) no attention",
+    }
+    for ax, task in zip(axes[0], tasks, strict=True):
+        levels = list(scale.levels)
+        x = np.arange(len(levels))
+        for k, c in enumerate(CONDITIONS):
+            values = [summary["success"][task][lv][c]["rate"] for lv in levels]
+            ax.bar(x + (k - 1) * 0.27, np.nan_to_num(values), 0.27, label=labels[c])
+        ax.set_xticks(x, levels)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("ambiguity level")
+        ax.set_ylabel("success rate")
+        ax.set_title(task)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    paths.append(out / "success_by_level.png")
+    fig.savefig(paths[-1], dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for task, points in summary["success_vs_demos"].items():
+        ns = [int(n) for n in points]
+        ax.plot(ns, [points[str(n)]["rate"] for n in ns], marker="o", label=task)
+    ax.set_xlabel("demonstrations")
+    ax.set_ylabel("success rate ((a) codegen)")
+    ax.set_ylim(0, 1)
+    ax.legend()
+    fig.tight_layout()
+    paths.append(out / "success_vs_demos.png")
+    fig.savefig(paths[-1], dpi=110)
+    plt.close(fig)
+    return paths
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns 0 when every run finished (whatever the success rates), 2 on bad input."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    try:
+        scale = resolve_scale(args)
+    except ValueError as exc:
+        print(f"codediffuser eval: {exc}", file=sys.stderr)
+        return 2
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out = args.out or Path("outputs") / "eval" / args.scale
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+
+    def log(message: str) -> None:
+        print(f"[eval {time.perf_counter() - started:7.0f} s] {message}", flush=True)
+
+    results = [evaluate_task(task, scale, args.device, log) for task in scale.tasks]
+    summary = summarise(results, scale)
+    seconds = time.perf_counter() - started
+    command = "codediffuser eval " + " ".join(shlex.quote(a) for a in argv)
+    payload = {
+        "command": command,
+        "seconds": seconds,
+        "scale": dataclasses.asdict(scale),
+        **summary,
+        "tasks": [dataclasses.asdict(r) for r in results],
+    }
+    (out / "results.json").write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    (out / "results.md").write_text(markdown(summary, results, scale, command, seconds))
+    plots(summary, scale, out)
+    log(f"wrote {out / 'results.md'}, results.json, success_by_level.png, success_vs_demos.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""`codediffuser eval` at tiny size, and its bookkeeping (subsets of stores, rates, tables)."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import zarr
+
+from codediffuser.e2e_policy import subset_store
+from codediffuser.evaluate import CONDITIONS, SCALES, TaskResults, main, markdown, rate, summarise
+from codediffuser_policy.dataset import DatasetWriter
+from codediffuser_policy.synthetic import WORKSPACE_MAX, WORKSPACE_MIN, synthetic_episode
+
+
+@pytest.fixture
+def shared_cache(tmp_path_factory, monkeypatch):
+    cache = tmp_path_factory.getbasetemp() / "e2e-cache"
+    monkeypatch.setenv("CODEDIFFUSER_CACHE", str(cache))
+    return cache
+
+
+@pytest.mark.render
+@pytest.mark.slow
+def test_eval_tiny_writes_tables_plots_and_finite_rates(shared_cache, tmp_path):
+    out = tmp_path / "eval"
+    assert main(["--scale", "tiny", "--out", str(out)]) == 0
+    for name in ("results.json", "results.md", "success_by_level.png", "success_vs_demos.png"):
+        assert (out / name).stat().st_size > 0, name
+    results = json.loads((out / "results.json").read_text())
+    cells = results["success"]["pack_battery"]["object"]
+    for condition in CONDITIONS:
+        assert cells[condition]["total"] == 1
+        assert 0.0 <= cells[condition]["rate"] <= 1.0
+    grounding = results["grounding"]["pack_battery"]["object"]
+    assert grounding["total"] == 2
+    assert grounding["correct"] == 2
+    assert math.isfinite(results["success_vs_demos"]["pack_battery"]["1"]["rate"])
+    text = (out / "results.md").read_text()
+    assert "codediffuser eval --scale tiny" in text
+    assert "codediffuser train --data" in text
+
+
+def test_subset_store_keeps_the_first_episodes(tmp_path):
+    writer = DatasetWriter(tmp_path / "all.zarr", 8, 10.0, WORKSPACE_MIN, WORKSPACE_MAX)
+    lengths = (3, 4, 5)
+    for i, n in enumerate(lengths):
+        writer.add_episode(
+            synthetic_episode(n, 8, seed=i),
+            task="t",
+            level="none",
+            seed=i,
+            instruction="x",
+            attended=["a", "b"],
+            success=True,
+        )
+    subset = subset_store(tmp_path / "all.zarr", 2, tmp_path / "two.zarr")
+    group = zarr.open_group(str(subset), mode="r")
+    assert group["meta/episode_ends"][:].tolist() == [3, 7]
+    assert group["data/action"].shape[0] == 7
+    assert [e["seed"] for e in group["meta"].attrs["episodes"]] == [0, 1]
+    source = zarr.open_group(str(tmp_path / "all.zarr"), mode="r")
+    np.testing.assert_array_equal(group["data/point_cloud"][:], source["data/point_cloud"][:7])
+
+
+def test_summary_counts_each_condition_and_level():
+    scale = SCALES["tiny"]
+    r = TaskResults("pack_battery", grounding={"object": {"correct": 1, "total": 2, "rate": 0.5}})
+    r.rollouts = [
+        {"level": "object", "condition": "codegen", "success": True, "demos": 1},
+        {"level": "object", "condition": "codegen", "success": False, "demos": 1},
+        {"level": "object", "condition": "ground_truth", "success": True, "demos": 1},
+        {"level": "object", "condition": "no_attention", "success": False, "demos": 1},
+    ]
+    summary = summarise([r], scale)
+    cells = summary["success"]["pack_battery"]["object"]
+    assert cells["codegen"] == {"success": 1, "total": 2, "rate": 0.5}
+    assert cells["ground_truth"]["rate"] == 1.0
+    assert cells["no_attention"]["rate"] == 0.0
+    assert summary["success_vs_demos"]["pack_battery"]["1"]["rate"] == 0.5
+    text = markdown(summary, [r], scale, "codediffuser eval --scale tiny", 60.0)
+    assert "| object | 50% (1/2) | 100% (1/1) | 0% (0/1) |" in text
+    assert "| pack_battery | 1/2 |" in text
+    assert math.isnan(rate([])["rate"])
+
+
+def test_eval_refuses_unknown_task(capsys):
+    assert main(["--scale", "tiny", "--tasks", "no_such_task"]) == 2
+    assert "no_such_task" in capsys.readouterr().err
