@@ -141,8 +141,8 @@ class TaskEnv(ABC):
     """Base of every task: one scene reused across episodes, task actors rebuilt on each reset."""
 
     name: ClassVar[str] = ""
-    max_steps: ClassVar[int] = 120
-    """Control steps after which an episode is over (the expert needs fewer)."""
+    max_duration_s: ClassVar[float] = 12.0
+    """Simulated time after which an episode is over (the expert needs less)."""
 
     def __init__(self, config: SimConfig | None = None):
         self.config = config or SimConfig()
@@ -290,6 +290,11 @@ class TaskEnv(ABC):
         self._command = command
         self._steps += 1
         return self.observe()
+
+    @property
+    def max_steps(self) -> int:
+        """Control steps in `max_duration_s` at the configured control rate."""
+        return round(self.max_duration_s * self.config.control_hz)
 
     @property
     def elapsed_steps(self) -> int:

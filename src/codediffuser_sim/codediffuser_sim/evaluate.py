@@ -53,7 +53,7 @@ class EvalConfig:
         levels: ambiguity levels.
         episodes: episodes per (task, level); seeds `seed`, `seed + 1`, … (the same for every policy).
         seed: first seed.
-        max_steps: control steps per episode (None = the task's own `max_steps`).
+        max_steps: control steps per episode (None = the task's `max_steps`, from its `max_duration_s`).
         video_dir: where MP4s go (None = no video).
     """
 

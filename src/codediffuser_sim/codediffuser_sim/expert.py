@@ -25,14 +25,14 @@ PITCHES_DEG = (90.0, 75.0, 60.0, 45.0)
 """Approach pitches tried in order (angle of the fingers below the horizontal)."""
 SPEED_M_S = 0.3
 """Cartesian speed of the tool centre point between key-frames."""
-GRIPPER_STEPS = 4
-"""Control steps spent closing or opening the gripper (the fingers need time to squeeze)."""
+GRIPPER_TIME_S = 0.4
+"""Time spent closing or opening the gripper (the fingers need time to squeeze)."""
 MAX_JOINT_STEP_RAD = 0.5
 """A Cartesian segment whose IK moves a joint further than this in one control step is rejected."""
 READY_WRIST_ANGLE_RAD = 0.6
 """Wrist angle of the IK seed for key-frames (the home pose with the wrist bent down)."""
-SETTLE_STEPS = 3
-"""Control steps appended at the end so that released objects come to rest before evaluation."""
+SETTLE_TIME_S = 0.3
+"""Time appended at the end so that released objects come to rest before evaluation."""
 
 
 class ExpertError(RuntimeError):
@@ -142,7 +142,7 @@ def _arm_commands(
     def grip(value: float) -> None:
         nonlocal gripper
         gripper = value
-        out.extend((q.copy(), value) for _ in range(GRIPPER_STEPS))
+        out.extend((q.copy(), value) for _ in range(round(GRIPPER_TIME_S * env.config.control_hz)))
 
     move(grasp)
     grip(0.0)
@@ -152,7 +152,7 @@ def _arm_commands(
     move(place)
     grip(1.0)
     move(retreat)
-    out.extend((q.copy(), gripper) for _ in range(SETTLE_STEPS))
+    out.extend((q.copy(), gripper) for _ in range(round(SETTLE_TIME_S * env.config.control_hz)))
     return out
 
 

@@ -187,3 +187,11 @@ def test_sapien_urdf_agrees_with_the_kinematics(physics_envs, side):
         np.testing.assert_allclose(T_sapien, arm.model.fk_world(q), atol=1e-5)
         np.testing.assert_allclose(arm.q_arm, q, atol=1e-6)
         assert arm.gripper == pytest.approx(gripper, abs=1e-6)
+
+
+def test_expert_runs_at_the_real_robot_rate():
+    env = make_env("stow_books", SimConfig(render=False, control_hz=50.0))
+    env.reset(2, "target")
+    assert run_expert(env)["success"] is True
+    assert env.max_steps == round(env.max_duration_s * 50)
+    assert env.elapsed_steps <= env.max_steps

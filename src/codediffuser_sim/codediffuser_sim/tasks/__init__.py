@@ -7,7 +7,7 @@ Adding a task (stow_books.py is the shortest complete example):
    frame. Add the task's grammar to `codediffuser_sim.instructions.TASKS` (and the offline generator).
 2. A `TaskEnv` subclass decorated with `@register_task("name")`, with `sample_layout =
    staticmethod(sample_layout)`, `load_objects` (primitives via `build_actor`, returning the actor of each
-   instance id), `placed(object_id, target_id)` (the success check) and `max_steps`.
+   instance id), `placed(object_id, target_id)` (the success check) and `max_duration_s`.
 3. `expert_plan() -> PickPlace` (grasp / place key-frames) for the scripted demonstrations.
 4. Import the module below; the contract tests in test/test_sim_env.py then cover it once its name is
    added to their `TASKS`, and benchmarks/expert.py measures its expert.

@@ -133,7 +133,7 @@ def _mug_primitives() -> list[Primitive]:
 class HangMugEnv(TaskEnv):
     """Hang Mug task (see the module docstring)."""
 
-    max_steps = 110
+    max_duration_s = 11.0
     sample_layout = staticmethod(sample_layout)
 
     def load_objects(self, objects: Sequence[SceneObject]) -> dict[int, sapien.Entity]:

@@ -100,7 +100,7 @@ def _translation(x: float, y: float, z: float) -> np.ndarray:
 class PackBatteryEnv(TaskEnv):
     """Pack Battery task (see the module docstring)."""
 
-    max_steps = 90
+    max_duration_s = 9.0
     sample_layout = staticmethod(sample_layout)
 
     def load_objects(self, objects: Sequence[SceneObject]) -> dict[int, sapien.Entity]:

@@ -93,7 +93,7 @@ def _slot_primitives() -> list[Primitive]:
 class StowBooksEnv(TaskEnv):
     """Stow Books task (see the module docstring)."""
 
-    max_steps = 90
+    max_duration_s = 9.0
     sample_layout = staticmethod(sample_layout)
 
     def load_objects(self, objects: Sequence[SceneObject]) -> dict[int, sapien.Entity]:
