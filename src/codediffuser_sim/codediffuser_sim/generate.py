@@ -69,6 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     seed = max(done_seeds) + 1 if done_seeds else args.seed
     levels = LEVELS if args.level == "all" else (args.level,)
     todo = args.episodes - writer.n_episodes
+    env.cameras.capture({})  # the first picture compiles the shaders: not timed
     skipped, recorded, start = 0, 0, time.perf_counter()
     with tqdm(total=max(todo, 0), desc=f"generate {args.task}", unit="ep") as bar:
         limit = seed + MAX_SEED_FACTOR * max(todo, 0)
