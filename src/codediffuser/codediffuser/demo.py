@@ -221,16 +221,22 @@ def run_demo(args: argparse.Namespace, recipe: Recipe = DEMO_RECIPE) -> DemoRepo
     t = stage("3D attention", t)
 
     frames = []
-    last = {}
 
     def on_step(step) -> None:
-        frames.append(mosaic_frame(step.obs.views, grounding.attended_ids))
-        last["step"] = step
+        frames.append(
+            mosaic_frame(step.obs.views, grounding.attended_ids, f"step {step.step}: {instruction}")
+        )
 
     max_steps = args.max_steps or env.max_steps
     rollout = run_policy(env, policy, obs, record, tracker, max_steps, seed=args.seed, on_step=on_step)
+    ids = grounding.attended_ids
+    report.success = rollout.success
+    report.program_choice_placed = bool(env.placed(ids[0], ids[1])) if len(ids) >= 2 else None
+    if instruction != env.instruction.text:  # the simulator's check is about its own instruction
+        report.success = report.program_choice_placed
     final = env.observe()
-    frames.append(mosaic_frame(final.views, grounding.attended_ids))
+    verdict = "success" if report.success else "failure"
+    frames.append(mosaic_frame(final.views, ids, f"end ({verdict}): {instruction}"))
     t = stage("policy rollout", t)
     final_cloud = fuse(final, record)
     save_attention_png(
@@ -242,11 +248,6 @@ def run_demo(args: argparse.Namespace, recipe: Recipe = DEMO_RECIPE) -> DemoRepo
     save_video(out / "episode.mp4", frames, fps=env.config.control_hz)
     report.files += ["attention_final.png", "episode.mp4"]
     stage("pictures + video", t)
-    ids = grounding.attended_ids
-    report.success = rollout.success
-    report.program_choice_placed = bool(env.placed(ids[0], ids[1])) if len(ids) >= 2 else None
-    if args.instruction and instruction != env.instruction.text:
-        report.success = report.program_choice_placed
     report.steps, report.ik_failures = rollout.steps, rollout.ik_failures
     report.attention_lost_steps = rollout.attention_lost_steps
     timings["total"] = time.perf_counter() - started

@@ -12,9 +12,9 @@ import numpy as np
 
 from codediffuser_perception.types import CameraView, FeatureCloud
 
-ATTENTION_TINT = np.array([255, 40, 40], dtype=np.float32)
-"""Colour blended over the attended objects' pixels in the video."""
-TINT_ALPHA = 0.45
+ATTENTION_TINT = np.array([255, 0, 255], dtype=np.float32)
+"""Colour blended over the attended objects' pixels in the video (magenta: no task object has it)."""
+TINT_ALPHA = 0.55
 
 
 def save_attention_png(
@@ -66,10 +66,13 @@ def save_attention_png(
     return path
 
 
-def mosaic_frame(views: Sequence[CameraView], attended_ids: Sequence[int], scale: int = 2) -> np.ndarray:
-    """(H, W, 3) uint8: the views tiled two per row, attended objects tinted red, upscaled `scale`×.
+def mosaic_frame(
+    views: Sequence[CameraView], attended_ids: Sequence[int], caption: str = "", scale: int = 2
+) -> np.ndarray:
+    """(H, W, 3) uint8: the views tiled two per row, attended objects tinted magenta, upscaled `scale`×.
 
-    The tint reads the simulator segmentation, so it shows which objects the attention follows.
+    The tint reads the simulator segmentation, so it shows which objects the attention follows;
+    `caption` is written in the top-left corner.
     """
     tiles = []
     for view in views:
@@ -84,7 +87,17 @@ def mosaic_frame(views: Sequence[CameraView], attended_ids: Sequence[int], scale
     canvas = np.zeros((rows * h, cols * w, 3), np.uint8)
     for i, tile in enumerate(tiles):
         canvas[(i // cols) * h : (i // cols + 1) * h, (i % cols) * w : (i % cols + 1) * w] = tile
-    return np.repeat(np.repeat(canvas, scale, axis=0), scale, axis=1)
+    frame = np.repeat(np.repeat(canvas, scale, axis=0), scale, axis=1)
+    if caption:
+        from PIL import Image, ImageDraw
+
+        image = Image.fromarray(frame)
+        draw = ImageDraw.Draw(image)
+        box = draw.textbbox((6, 6), caption)
+        draw.rectangle((box[0] - 3, box[1] - 3, box[2] + 3, box[3] + 3), fill=(0, 0, 0))
+        draw.text((6, 6), caption, fill=(255, 255, 255))
+        frame = np.asarray(image)
+    return frame
 
 
 def save_video(path: Path, frames: Sequence[np.ndarray], fps: float) -> Path:

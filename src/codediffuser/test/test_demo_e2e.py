@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from codediffuser.demo import build_parser, main, run_demo
-from codediffuser.e2e_policy import Recipe, RecipeError, resolve_checkpoint
+from codediffuser.e2e_policy import Recipe, RecipeError, resolve_checkpoint, slim_checkpoint
+from codediffuser_policy.checkpoint import load_checkpoint, load_policy
 
 TINY = Recipe(episodes=1, record_points=64, model_preset="tiny", max_steps=2, batch_size=4, lr_warmup_steps=1)
 
@@ -44,6 +45,12 @@ def test_demo_tiny_run_writes_every_file_and_a_real_verdict(shared_cache, tmp_pa
     path, source = resolve_checkpoint("pack_battery", None, TINY, progress=False, use_shipped=False)
     assert path.is_file()
     assert source.startswith("cached")
+
+    # A shipped copy keeps only the EMA weights and still loads as a ready policy.
+    slim = slim_checkpoint(path, tmp_path / "shipped" / "policy.pt")
+    assert slim.stat().st_size < path.stat().st_size
+    assert "optimizer" not in load_checkpoint(slim)
+    assert load_policy(slim).config == load_policy(path).config
 
 
 def test_missing_explicit_checkpoint_is_a_clear_error(tmp_path):
