@@ -3,7 +3,8 @@
 Everything is derived from gym-aloha's ALOHA MJCF (`robot_mjcf`), so there is one source of truth for the
 geometry. Frames: an arm's *base frame* is its `base_link` on the table surface with x pointing to the
 table centre (the interbotix `base_link` convention); the end effector is the tool centre point `ee_link`
-between the finger pads, with x along the fingers. The policy's actions are `ee_link` poses in the base
+between the finger pads (on the gripper's x axis, `robot_mjcf.TCP_INSET_M` behind the fingertips), with x
+along the fingers and y the closing direction. The policy's actions are `ee_link` poses in the base
 frame (DESIGN.md §3); `ArmModel.base_pose` places the base in the world frame of docs/instructions.md.
 
 IK is damped least squares on the analytic 6×6 Jacobian with joint limits enforced at every step and
@@ -230,15 +231,16 @@ def load_arm_model(side: str) -> ArmModel:
     spec = load_arm_spec(side)
     origins, axes, lower, upper = _chain(spec)
     finger = spec.joint_by_name["left_finger"]
-    for arr in (origins, axes, lower, upper):
-        arr.setflags(write=False)
+    base_pose, home = spec.T_world_base.copy(), spec.home_q.copy()
+    for arr in (origins, axes, lower, upper, base_pose, home):
+        arr.setflags(write=False)  # the model is cached and shared: nobody may edit it in place
     return ArmModel(
         side=side,
         joint_names=ARM_JOINTS,
         lower=lower,
         upper=upper,
-        base_pose=spec.T_world_base,
-        home=spec.home_q,
+        base_pose=base_pose,
+        home=home,
         finger_lower=finger.lower,
         finger_upper=finger.upper,
         _origins=origins,
