@@ -23,12 +23,12 @@ def _layout() -> list[SceneObject]:
     ]
 
 
-def _publish_scene(ros, shift=(0.0, 0.0, 0.0), stamp_s=None):
+def _publish_scene(ros, shift=(0.0, 0.0, 0.0), stamp_s=None, hidden=()):
     from std_msgs.msg import String
 
     from codediffuser_perception.node import feature_cloud_message
 
-    obs = observation_from_objects(_layout(), np.random.default_rng(0))
+    obs = observation_from_objects([o for o in _layout() if o.id not in hidden], np.random.default_rng(0))
     cloud = obs.cloud
     cloud.points = cloud.points + np.asarray(shift, dtype=np.float32)
     ros.publish(
@@ -100,6 +100,22 @@ def test_the_attention_follows_the_objects_when_they_move():
         np.testing.assert_allclose(points, moved.points)
         np.testing.assert_array_equal(attention == 1.0, np.isin(moved.object_ids, [1, 3]))
         assert conv.stamp_to_seconds(clouds[-1].header.stamp) == pytest.approx(ros.now)
+
+
+def test_a_lost_selection_is_reported_and_its_attention_no_longer_published():
+    with fake_ros(parameters=METADATA) as ros:
+        _start(ros)
+        _publish_scene(ros)
+        assert _instruct(ros, INSTRUCTION).success
+        ros.advance(0.1)
+        _publish_scene(ros, hidden=(1,))  # the red battery left the view
+        assert len(ros.messages("/codediffuser/attention_cloud")) == 1
+        assert any(
+            "selection was lost" in r.message and "red battery" in r.message for r in ros.logs("ERROR")
+        )
+        ros.advance(0.1)
+        _publish_scene(ros)  # back in view: followed again from the last cloud it was found on
+        assert len(ros.messages("/codediffuser/attention_cloud")) == 2
 
 
 def test_failures_are_responses_with_the_reason_and_the_node_keeps_serving():

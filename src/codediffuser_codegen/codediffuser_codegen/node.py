@@ -128,6 +128,7 @@ class CodegenNode(Node):
         self.cloud_header: Any = None
         self.objects: dict[int, dict[str, str]] = {}
         self.selection: list[Instance] = []
+        self.selection_cloud: FeatureCloud | None = None  # the cloud `selection` indexes into
         self.attention_pub = self.create_publisher(PointCloud2, "/codediffuser/attention_cloud", LATCHED)
         self.create_subscription(
             FeatureCloudMsg, "/codediffuser/feature_cloud", self.on_cloud, FEATURE_CLOUD_QOS
@@ -206,14 +207,15 @@ class CodegenNode(Node):
         except PerceptionError as exc:
             self.get_logger().error(f"unusable feature cloud: {exc}")
             return
-        previous = self.cloud
         self.cloud, self.cloud_header = cloud, msg.header
-        if self.selection and self.config.follow and previous is not None:
+        if self.selection and self.config.follow and self.selection_cloud is not None:
             try:
-                self.selection = self.follow(previous, cloud)
-                self.publish_attention(cloud, self.attention(cloud, self.selection), msg.header)
+                selection = self.follow(self.selection_cloud, cloud)
+                self.publish_attention(cloud, self.attention(cloud, selection), msg.header)
             except PerceptionError as exc:
                 self.get_logger().error(f"attention not updated, the selection was lost: {exc}")
+                return
+            self.selection, self.selection_cloud = selection, cloud
 
     def follow(self, previous: FeatureCloud, cloud: FeatureCloud) -> list[Instance]:
         """The selected instances found again on `cloud` (same order)."""
@@ -252,7 +254,7 @@ class CodegenNode(Node):
         if not result.success:
             self.get_logger().error(f"/instruct {request.instruction!r} failed: {result.message}")
             return response
-        self.selection = list(result.attended)
+        self.selection, self.selection_cloud = list(result.attended), cloud
         response.instance_ids = [int(i.id) for i in result.attended]
         response.instances = [instance_message(i) for i in result.attended]
         self.publish_attention(cloud, attention, header)
