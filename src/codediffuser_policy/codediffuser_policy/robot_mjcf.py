@@ -114,7 +114,10 @@ def _compiled_model():
 def _mesh_file(model, mesh_id: int) -> Path:
     start = int(model.mesh_pathadr[mesh_id])
     raw = bytes(model.paths[start:])
-    return aloha_mjcf_path().parent / raw.split(b"\x00", 1)[0].decode()
+    path = aloha_mjcf_path().parent / raw.split(b"\x00", 1)[0].decode()
+    if not path.is_file():
+        raise FileNotFoundError(f"vx300s mesh {path} is missing from gym-aloha: reinstall gym-aloha")
+    return path
 
 
 def _mesh_geoms(model, body_id: int) -> tuple[MeshGeom, ...]:
