@@ -207,8 +207,9 @@ class TrainConfig:
         seed: seeds torch, numpy, the episode split and point re-sampling.
         val_ratio: fraction of episodes held out for the validation loss.
         batch_size: windows per optimiser step.
-        num_epochs: passes over the training windows (ignored when `max_steps` is set and reached).
-        max_steps: stop after this many optimiser steps; 0 = run all epochs.
+        num_epochs: passes over the training windows; the LR schedule spans all of them.
+        max_steps: stop (and checkpoint) after this many optimiser steps in total, e.g. to split a run
+            into sessions continued with `resume`; 0 = run all epochs.
         lr: AdamW learning rate.
         weight_decay: AdamW weight decay.
         lr_scheduler: diffusers scheduler name (cosine with warm-up by default).

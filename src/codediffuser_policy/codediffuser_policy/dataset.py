@@ -439,10 +439,14 @@ class MinMax:
             raise DatasetError("cannot fit a normaliser on zero samples")
         return cls(values.min(axis=0), values.max(axis=0))
 
+    def constant_mask(self) -> np.ndarray:
+        """(D,) bool: dimensions whose range is below `eps` (only centred by `scale_offset`)."""
+        return (self.max - self.min) < self.eps
+
     def scale_offset(self) -> tuple[np.ndarray, np.ndarray]:
         """(scale, offset) with normalised = x * scale + offset."""
         span = self.max - self.min
-        ok = span >= self.eps
+        ok = ~self.constant_mask()
         scale = np.where(ok, 2.0 / np.where(ok, span, 1.0), 1.0).astype(np.float32)
         offset = np.where(ok, -1.0 - self.min * scale, -(self.min + self.max) / 2.0).astype(np.float32)
         return scale, offset

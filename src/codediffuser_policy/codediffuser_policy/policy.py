@@ -40,7 +40,10 @@ class PolicyError(ValueError):
 class Normalizer(nn.Module):
     """Per-dimension affine maps of `NORMALIZED_FIELDS`, kept as buffers so checkpoints carry them.
 
-    `normalize(x) = x * scale + offset` maps each dimension's training [min, max] to [-1, 1].
+    `normalize(x) = x * scale + offset` maps each dimension's training [min, max] to [-1, 1]. A
+    dimension that never varied in training (e.g. the idle arm's rotation) is emitted as that constant
+    by `unnormalize`: the network only has to model the dimensions that move, and sampling noise
+    cannot leak into the ones that must not.
     """
 
     def __init__(self, dim: int = ACTION_DIM) -> None:
@@ -48,6 +51,7 @@ class Normalizer(nn.Module):
         for name in NORMALIZED_FIELDS:
             self.register_buffer(f"{name}_scale", torch.ones(dim))
             self.register_buffer(f"{name}_offset", torch.zeros(dim))
+            self.register_buffer(f"{name}_constant", torch.zeros(dim, dtype=torch.bool))
         self.register_buffer("fitted", torch.tensor(False))
 
     def set_stats(self, stats: Mapping[str, MinMax]) -> None:
@@ -61,6 +65,7 @@ class Normalizer(nn.Module):
                 raise PolicyError(f"{name} statistics have shape {scale.shape}, expected ({ACTION_DIM},)")
             self.get_buffer(f"{name}_scale").copy_(torch.from_numpy(scale))
             self.get_buffer(f"{name}_offset").copy_(torch.from_numpy(offset))
+            self.get_buffer(f"{name}_constant").copy_(torch.from_numpy(stats[name].constant_mask()))
         self.fitted.fill_(True)
 
     def _affine(self, name: str) -> tuple[Tensor, Tensor]:
@@ -74,7 +79,8 @@ class Normalizer(nn.Module):
 
     def unnormalize(self, name: str, x: Tensor) -> Tensor:
         scale, offset = self._affine(name)
-        return (x - offset) / scale
+        constant = self.get_buffer(f"{name}_constant")
+        return torch.where(constant, -offset, (x - offset) / scale)  # constant dims: offset = -value
 
 
 class DiffusionPolicy(nn.Module):

@@ -138,8 +138,8 @@ def train(config: TrainConfig, progress: bool = True) -> TrainResult:
         policy.parameters(), lr=config.lr, betas=(0.95, 0.999), weight_decay=config.weight_decay
     )
     steps_per_epoch = math.ceil(len(train_set) / config.batch_size)
-    total_steps = config.max_steps or steps_per_epoch * config.num_epochs
-    num_epochs = min(config.num_epochs, math.ceil(total_steps / steps_per_epoch))
+    total_steps = steps_per_epoch * config.num_epochs  # the LR schedule always spans num_epochs
+    stop_step = min(config.max_steps or total_steps, total_steps)
     lr_scheduler = get_scheduler(
         config.lr_scheduler,
         optimizer,
@@ -208,9 +208,11 @@ def train(config: TrainConfig, progress: bool = True) -> TrainResult:
     first_loss, train_loss, val_loss = math.nan, math.nan, math.nan
     samples, started = 0, time.perf_counter()
     epochs_done = start_epoch
-    bar = tqdm(total=total_steps, initial=step, disable=not progress, desc="train", unit="step")
+    bar = tqdm(total=stop_step, initial=step, disable=not progress, desc="train", unit="step")
     try:
-        for epoch in range(start_epoch, num_epochs):
+        for epoch in range(start_epoch, config.num_epochs):
+            if step >= stop_step:
+                break
             loader = torch.utils.data.DataLoader(
                 train_set,
                 batch_size=config.batch_size,
@@ -236,10 +238,10 @@ def train(config: TrainConfig, progress: bool = True) -> TrainResult:
                     first_loss = losses[0]
                 bar.update(1)
                 bar.set_postfix(loss=f"{losses[-1]:.4f}", epoch=epoch)
-                if step >= total_steps:
+                if step >= stop_step:
                     break
             train_loss = float(np.mean(losses))
-            last_epoch = epoch + 1 == num_epochs or step >= total_steps
+            last_epoch = epoch + 1 == config.num_epochs or step >= stop_step
             if (epoch + 1) % config.val_every_epochs == 0 or last_epoch:
                 ema.store(policy.parameters())
                 ema.copy_to(policy.parameters())
