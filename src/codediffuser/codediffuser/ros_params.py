@@ -11,8 +11,8 @@ module maps such a class, field by field, onto
   the launch files and read by the CLI (`codediffuser replay`) the same way;
 - argparse flags (`add_config_arguments` / `config_from_arguments`): `--fusion.voxel-size-m 0.01`.
 
-Types: bool, int, float, str, `pathlib.Path` (a string), tuples/lists of one of the scalar types
-(ROS arrays), nested dataclasses, and `X | None` of a string or sequence, where the empty value ("" or
+Types: bool, int, float, str, `pathlib.Path` (a string), tuples/lists/Sequences of one of the scalar
+types (ROS arrays), nested dataclasses, and `X | None` of a string or sequence, where the empty value ("" or
 []) means None (ROS parameters have no null). Anything else is a `TypeError` when the schema is built,
 so a config a node cannot expose fails in the tests, not on the robot.
 
@@ -23,6 +23,7 @@ the descriptor class is imported from `rcl_interfaces` where it is used.
 from __future__ import annotations
 
 import argparse
+import collections.abc
 import dataclasses
 import re
 import types
@@ -114,7 +115,7 @@ def _classify(annotation: Any, where: str) -> tuple[type, bool, bool]:
         optional, annotation = True, rest[0]
         args = typing.get_args(annotation)
     origin = typing.get_origin(annotation)
-    if origin in (tuple, list):
+    if origin in (tuple, list, collections.abc.Sequence):
         elements = {a for a in args if a is not Ellipsis}
         if len(elements) != 1 or next(iter(elements)) not in (*_SCALARS, Path):
             raise TypeError(f"{where}: sequences must hold one scalar type, got {annotation}")
@@ -133,7 +134,7 @@ def _to_param_value(value: Any, kind: type, is_sequence: bool) -> Any:
     if value is None:
         return [] if is_sequence else ""
     if is_sequence:
-        return [kind(v) if kind is not str else str(v) for v in value]
+        return [kind(v) for v in value]
     return str(value) if kind is str else value
 
 

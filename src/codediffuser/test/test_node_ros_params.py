@@ -1,4 +1,5 @@
 import argparse
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pytest
@@ -30,6 +31,19 @@ class Inner:
     def __post_init__(self) -> None:
         if not self.low < self.high:
             raise ValueError(f"low must be < high, got {self.low} .. {self.high}")
+
+
+@dataclass
+class WithSequence:
+    """Abstract sequences, optional (as in the policy's safety limits).
+
+    Attributes:
+        lower: optional limits, rad; empty = from the robot model.
+        box: a corner.
+    """
+
+    lower: Sequence[float] | None = None
+    box: Sequence[float] = (0.0, 1.0)
 
 
 @dataclass
@@ -135,3 +149,12 @@ def test_cli_flags_override_the_parameter_file():
     args = parser.parse_args(["--rate-hz", "3", "--no-enabled", "--inner.names", "a", "b"])
     cfg = config_from_arguments(Outer, args, base={"rate_hz": 9.0, "label": "file"})
     assert (cfg.rate_hz, cfg.enabled, cfg.label, cfg.inner.names) == (3.0, False, "file", ("a", "b"))
+
+
+def test_abstract_sequences_map_to_arrays():
+    specs = {s.name: s for s in param_specs(WithSequence)}
+    assert (specs["lower"].is_sequence, specs["lower"].optional, specs["lower"].default) == (True, True, [])
+    assert specs["box"].default == [0.0, 1.0]
+    cfg = config_from_params(WithSequence, {"lower": [-1.0, 2], "box": []})
+    assert cfg.lower == (-1.0, 2.0)
+    assert cfg.box == ()
