@@ -26,7 +26,7 @@ from pathlib import Path
 from codediffuser.e2e_policy import LIGHT_MODEL, Recipe
 
 DEMO_RECIPE = Recipe(
-    task="pack_battery", episodes=20, record_points=512, model_overrides=LIGHT_MODEL, max_steps=800
+    task="pack_battery", episodes=20, record_points=512, model_overrides=LIGHT_MODEL, num_epochs=30
 )
 """What the demo trains when no checkpoint is shipped or cached (sized for ≈ 15 min on 2 idle cores)."""
 DEFAULT_LEVEL = "object"

@@ -50,7 +50,7 @@ class Recipe:
         model_preset: `codediffuser_policy.config.PRESETS` key.
         model_overrides: `ModelConfig` fields set on top of the preset.
         use_attention: CodeDiffuser (True) or the no-attention baseline.
-        max_steps: optimiser steps.
+        num_epochs: passes over the training windows (the cosine LR schedule spans them all).
         batch_size: windows per step.
         lr_warmup_steps: linear warm-up steps of the cosine schedule.
         seed: training seed (weights, data order, point sampling).
@@ -65,15 +65,15 @@ class Recipe:
     model_preset: str = "cpu"
     model_overrides: dict[str, Any] = field(default_factory=dict)
     use_attention: bool = True
-    max_steps: int = 1500
+    num_epochs: int = 20
     batch_size: int = 32
     lr_warmup_steps: int = 100
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.episodes < 1 or self.max_steps < 1 or self.batch_size < 1:
+        if self.episodes < 1 or self.num_epochs < 1 or self.batch_size < 1:
             raise RecipeError(
-                f"episodes, max_steps and batch_size must be >= 1, got {self.episodes}, {self.max_steps}, {self.batch_size}"
+                f"episodes, num_epochs and batch_size must be >= 1, got {self.episodes}, {self.num_epochs}, {self.batch_size}"
             )
 
     def key(self) -> str:
@@ -101,12 +101,11 @@ class Recipe:
             seed=self.seed,
             val_ratio=0.1,
             batch_size=self.batch_size,
-            num_epochs=10_000,
-            max_steps=self.max_steps,
+            num_epochs=self.num_epochs,
             lr=1e-4,
             lr_warmup_steps=self.lr_warmup_steps,
-            checkpoint_every_epochs=10_000,
-            val_every_epochs=10_000,
+            checkpoint_every_epochs=self.num_epochs,
+            val_every_epochs=self.num_epochs,
         )
 
     def command(self, data: Path, out: Path) -> str:
@@ -122,9 +121,9 @@ class Recipe:
             f"--seed {self.data_seed} --n-points {self.record_points} --width {self.width} "
             f"--height {self.height} --out {data}\n"
             f"codediffuser train --data {data} --out {out} --preset {self.model_preset} {flags} {attention} "
-            f"--max-steps {self.max_steps} --batch-size {self.batch_size} --lr-warmup-steps {self.lr_warmup_steps} "
-            f"--seed {self.seed} --val-ratio 0.1 --num-epochs 10000 --checkpoint-every-epochs 10000 "
-            f"--val-every-epochs 10000"
+            f"--num-epochs {self.num_epochs} --batch-size {self.batch_size} --lr-warmup-steps {self.lr_warmup_steps} "
+            f"--seed {self.seed} --val-ratio 0.1 --checkpoint-every-epochs {self.num_epochs} "
+            f"--val-every-epochs {self.num_epochs}"
         )
 
 
@@ -254,7 +253,7 @@ def cached_checkpoint(recipe: Recipe, progress: bool = True) -> Path:
         return checkpoint
     store = recipe_data(recipe)
     if progress:
-        print(f"training the {recipe.task} policy ({recipe.max_steps} steps) → {run}", flush=True)
+        print(f"training the {recipe.task} policy ({recipe.num_epochs} epochs) → {run}", flush=True)
     return train_recipe(recipe, store, run, progress=progress)
 
 

@@ -53,7 +53,8 @@ class Scale:
             policies of the main table.
         curve_episodes: rollouts per level for the smaller demonstration counts.
         grounding_instructions: instructions per task × level for the grounding rate.
-        recipe: training recipe (task, episodes and use_attention are set per run).
+        recipe: training recipe of the largest demonstration count (task, episodes and use_attention
+            are set per run; smaller counts train proportionally more epochs, i.e. as many steps).
         max_steps: rollout limit in control steps (None = the task's own `max_steps`).
     """
 
@@ -75,7 +76,7 @@ SCALES: dict[str, Scale] = {
         demos=(1,),
         curve_episodes=1,
         grounding_instructions=2,
-        recipe=Recipe(record_points=64, model_preset="tiny", max_steps=3, batch_size=4, lr_warmup_steps=1),
+        recipe=Recipe(record_points=64, model_preset="tiny", num_epochs=1, batch_size=4, lr_warmup_steps=1),
         max_steps=3,
     ),
     "small": Scale(
@@ -85,7 +86,7 @@ SCALES: dict[str, Scale] = {
         demos=(20, 60),
         curve_episodes=2,
         grounding_instructions=25,
-        recipe=Recipe(record_points=1024, model_overrides=LIGHT_MODEL, max_steps=1500),
+        recipe=Recipe(record_points=1024, model_overrides=LIGHT_MODEL, num_epochs=20),
     ),
     "paper": Scale(
         tasks=None,
@@ -95,7 +96,7 @@ SCALES: dict[str, Scale] = {
         curve_episodes=10,
         grounding_instructions=100,
         recipe=Recipe(
-            record_points=1024, model_preset="paper", max_steps=50_000, batch_size=64, lr_warmup_steps=500
+            record_points=1024, model_preset="paper", num_epochs=500, batch_size=64, lr_warmup_steps=500
         ),
     ),
 }
@@ -279,7 +280,12 @@ def evaluate_task(task: str, scale: Scale, device: str, log) -> TaskResults:
         )
 
     top = max(scale.demos)
-    runs = {("attention", n): dataclasses.replace(base, episodes=n) for n in scale.demos}
+    runs = {
+        ("attention", n): dataclasses.replace(
+            base, episodes=n, num_epochs=math.ceil(base.num_epochs * top / n)
+        )
+        for n in scale.demos
+    }
     runs[("baseline", top)] = dataclasses.replace(base, episodes=top, use_attention=False)
     policies = {}
     for (kind, n), recipe in runs.items():

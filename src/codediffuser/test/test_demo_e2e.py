@@ -9,7 +9,9 @@ from codediffuser.demo import build_parser, main, run_demo
 from codediffuser.e2e_policy import Recipe, RecipeError, resolve_checkpoint, slim_checkpoint
 from codediffuser_policy.checkpoint import load_checkpoint, load_policy
 
-TINY = Recipe(episodes=1, record_points=64, model_preset="tiny", max_steps=2, batch_size=4, lr_warmup_steps=1)
+TINY = Recipe(
+    episodes=1, record_points=64, model_preset="tiny", num_epochs=1, batch_size=4, lr_warmup_steps=1
+)
 
 
 @pytest.fixture
