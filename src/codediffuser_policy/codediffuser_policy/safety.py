@@ -24,8 +24,10 @@ margin (but inside the hard limits) is walked back inside at the velocity limit,
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -47,11 +49,12 @@ def _vector(values: Sequence[float], name: str) -> np.ndarray:
 
 
 @dataclass
-class SafetyLimits:
+class SafetyConfig:
     """Limits of the safety layer (both arms share the vx300s joint limits).
 
     Attributes:
-        joint_lower, joint_upper: (6,) hard joint limits, rad (from `kinematics.ArmModel`).
+        joint_lower, joint_upper: (6,) hard joint limits, rad; None takes them from the arm models
+            given to `SafetyLayer` (`kinematics.ArmModel.lower/upper`).
         joint_margin_rad: distance kept from each hard limit.
         max_joint_velocity_rad_s: largest joint speed a command may ask for.
         control_period_s: time between commands (0.02 s: 50 Hz on the real ALOHA).
@@ -59,8 +62,8 @@ class SafetyLimits:
         workspace_min, workspace_max: (3,) box the end effectors must stay in, world frame, metres.
     """
 
-    joint_lower: Sequence[float]
-    joint_upper: Sequence[float]
+    joint_lower: Sequence[float] | None = None
+    joint_upper: Sequence[float] | None = None
     joint_margin_rad: float = 0.05
     max_joint_velocity_rad_s: float = 1.5
     control_period_s: float = 0.02
@@ -70,11 +73,16 @@ class SafetyLimits:
     workspace_max: Sequence[float] = field(default=(0.7, 0.5, 0.6))
 
     def __post_init__(self) -> None:
-        self.joint_lower = _vector(self.joint_lower, "joint_lower")
-        self.joint_upper = _vector(self.joint_upper, "joint_upper")
+        if (self.joint_lower is None) != (self.joint_upper is None):
+            raise ValueError("give both joint_lower and joint_upper, or neither (limits from the arm models)")
+        if self.joint_lower is not None:
+            self.joint_lower = _vector(self.joint_lower, "joint_lower")
+            self.joint_upper = _vector(self.joint_upper, "joint_upper")
         if self.joint_margin_rad < 0:
             raise ValueError(f"joint_margin_rad must be >= 0, got {self.joint_margin_rad}")
-        if np.any(self.joint_upper - self.joint_lower <= 2 * self.joint_margin_rad):
+        if self.joint_lower is not None and np.any(
+            self.joint_upper - self.joint_lower <= 2 * self.joint_margin_rad
+        ):
             raise ValueError(
                 f"joint ranges {self.joint_lower} .. {self.joint_upper} leave nothing inside a margin of "
                 f"{self.joint_margin_rad} rad"
@@ -94,51 +102,56 @@ class SafetyLimits:
                 f"workspace must be (3,) corners with min < max, got {self.workspace_min} .. {self.workspace_max}"
             )
 
-    @property
-    def max_step_rad(self) -> float:
-        """Largest joint change between two consecutive commands."""
-        return self.max_joint_velocity_rad_s * self.control_period_s
 
-    @property
-    def soft_lower(self) -> np.ndarray:
-        return self.joint_lower + self.joint_margin_rad
+class ArmLike(Protocol):
+    """What the layer needs of an arm model (`kinematics.ArmModel` satisfies it)."""
 
-    @property
-    def soft_upper(self) -> np.ndarray:
-        return self.joint_upper - self.joint_margin_rad
+    lower: np.ndarray
+    upper: np.ndarray
 
-
-ForwardKinematics = Callable[[np.ndarray], np.ndarray]
-"""(6,) joint angles → (4, 4) end-effector pose in the world frame."""
+    def fk_world(self, q: np.ndarray) -> np.ndarray:
+        """(6,) joint angles → (4, 4) end-effector pose in the world frame."""
+        ...
 
 
 class SafetyLayer:
     """Clamp or reject joint commands per the module's policy table.
 
     Args:
-        limits: the limits.
-        fk: per side ("left", "right") forward kinematics in the world frame, for the workspace box.
+        config: the limits.
+        models: per side ("left", "right") arm model: forward kinematics in the world frame (for the
+            workspace box) and, when `config` has none, the joint limits.
     """
 
-    def __init__(self, limits: SafetyLimits, fk: dict[str, ForwardKinematics]) -> None:
-        missing = set(SIDES) - set(fk)
+    def __init__(self, config: SafetyConfig, models: Mapping[str, ArmLike]) -> None:
+        missing = set(SIDES) - set(models)
         if missing:
-            raise ValueError(f"forward kinematics missing for {sorted(missing)}")
-        self.limits = limits
-        self._fk = fk
+            raise ValueError(f"arm models missing for {sorted(missing)}")
+        self.config = config
+        self._models = dict(models)
+        if config.joint_lower is None:
+            lower, upper = (_vector(getattr(models["left"], name), name) for name in ("lower", "upper"))
+            config = dataclasses.replace(config, joint_lower=lower, joint_upper=upper)
+            self.config = config
+        self.soft_lower = np.asarray(config.joint_lower) + config.joint_margin_rad
+        self.soft_upper = np.asarray(config.joint_upper) - config.joint_margin_rad
+        if np.any(self.soft_lower >= self.soft_upper):
+            raise ValueError(f"joint ranges leave nothing inside a margin of {config.joint_margin_rad} rad")
         self._last: np.ndarray | None = None
         self._estopped = False
 
     @classmethod
-    def from_kinematics(cls, **limit_overrides: float | Sequence[float]) -> SafetyLayer:
-        """A layer using the vx300s model of `kinematics` (joint limits and FK); overrides go to `SafetyLimits`."""
+    def from_kinematics(cls, config: SafetyConfig | None = None) -> SafetyLayer:
+        """A layer on the vx300s models of `kinematics` (their FK and, by default, their joint limits)."""
         from codediffuser_policy.kinematics import load_arm_model
 
-        models = {side: load_arm_model(side) for side in SIDES}
-        limits = SafetyLimits(
-            **{"joint_lower": models["left"].lower, "joint_upper": models["left"].upper, **limit_overrides}
-        )
-        return cls(limits, {side: model.fk_world for side, model in models.items()})
+        return cls(config or SafetyConfig(), {side: load_arm_model(side) for side in SIDES})
+
+    def max_step_rad(self, period_s: float | None = None) -> float:
+        """Largest joint change between two commands `period_s` apart (default: the control period)."""
+        if period_s is not None and not period_s > 0:
+            raise SafetyViolation(f"period_s must be > 0, got {period_s}")
+        return self.config.max_joint_velocity_rad_s * (period_s or self.config.control_period_s)
 
     @property
     def estopped(self) -> bool:
@@ -167,38 +180,57 @@ class SafetyLayer:
         """
         state = self._check_shape(joint_pos)
         for arm in self._arms(state):
-            if np.any(arm[:JOINTS_PER_ARM] < self.limits.joint_lower) or np.any(
-                arm[:JOINTS_PER_ARM] > self.limits.joint_upper
+            if np.any(arm[:JOINTS_PER_ARM] < self.config.joint_lower) or np.any(
+                arm[:JOINTS_PER_ARM] > self.config.joint_upper
             ):
                 raise SafetyViolation(
                     f"start state {np.round(arm[:JOINTS_PER_ARM], 3)} is outside the hard joint limits"
                 )
         state = state.copy()
         for g in (JOINTS_PER_ARM, 2 * JOINTS_PER_ARM + 1):
-            state[g] = np.clip(state[g], self.limits.gripper_min, self.limits.gripper_max)
+            state[g] = np.clip(state[g], self.config.gripper_min, self.config.gripper_max)
         self._last = state
 
-    def filter(self, command: np.ndarray) -> np.ndarray:
-        """The command to send: `command` clamped, or `SafetyViolation` (see the policy table)."""
+    def check(self, command: np.ndarray, joint_pos: np.ndarray, period_s: float | None = None) -> np.ndarray:
+        """`filter` for a control loop: starts from the measured `joint_pos` when nothing was sent yet.
+
+        Args:
+            command: (14,) target.
+            joint_pos: (14,) measured joint state; the velocity reference until a command passes
+                (after construction or `reset_estop`), afterwards the last command sent is.
+            period_s: time since the previous command (default: `config.control_period_s`).
+        """
+        if self._last is None and not self._estopped:
+            self.start(joint_pos)
+        return self.filter(command, period_s)
+
+    def filter(self, command: np.ndarray, period_s: float | None = None) -> np.ndarray:
+        """The command to send: `command` clamped, or `SafetyViolation` (see the policy table).
+
+        Args:
+            command: (14,) target.
+            period_s: time since the previous command (default: `config.control_period_s`).
+        """
         if self._estopped:
             raise SafetyViolation("e-stop is latched: call reset_estop() after the operator clears it")
         if self._last is None:
             raise SafetyViolation("the safety layer has no joint state: call start(joint_pos) first")
         target = self._check_shape(command).copy()
-        lim = self.limits
+        lim = self.config
+        max_step = self.max_step_rad(period_s)
         out = np.empty(COMMAND_DIM)
         for i, (arm_target, arm_last) in enumerate(
             zip(self._arms(target), self._arms(self._last), strict=True)
         ):
-            joints = np.clip(arm_target[:JOINTS_PER_ARM], lim.soft_lower, lim.soft_upper)
-            step = np.clip(joints - arm_last[:JOINTS_PER_ARM], -lim.max_step_rad, lim.max_step_rad)
+            joints = np.clip(arm_target[:JOINTS_PER_ARM], self.soft_lower, self.soft_upper)
+            step = np.clip(joints - arm_last[:JOINTS_PER_ARM], -max_step, max_step)
             start = i * (JOINTS_PER_ARM + 1)
             out[start : start + JOINTS_PER_ARM] = arm_last[:JOINTS_PER_ARM] + step
             out[start + JOINTS_PER_ARM] = np.clip(
                 arm_target[JOINTS_PER_ARM], lim.gripper_min, lim.gripper_max
             )
         for side, arm in zip(SIDES, self._arms(out), strict=True):
-            position = np.asarray(self._fk[side](arm[:JOINTS_PER_ARM]))[:3, 3]
+            position = np.asarray(self._models[side].fk_world(arm[:JOINTS_PER_ARM]))[:3, 3]
             if np.any(position < lim.workspace_min) or np.any(position > lim.workspace_max):
                 raise SafetyViolation(
                     f"{side} end effector would be at {np.round(position, 3).tolist()}, outside the workspace "

@@ -43,6 +43,7 @@ from codediffuser_policy.dataset import (
     load_store,
     split_episodes,
 )
+from codediffuser_policy.ema import EMA
 from codediffuser_policy.policy import DiffusionPolicy
 
 CHECKPOINT_NAME = "latest.pt"
@@ -103,7 +104,6 @@ def train(config: TrainConfig, progress: bool = True) -> TrainResult:
         CheckpointError: `resume` without a usable checkpoint, or one trained with another model.
     """
     from diffusers.optimization import get_scheduler
-    from diffusers.training_utils import EMAModel
     from torch.utils.tensorboard import SummaryWriter
     from tqdm import tqdm
 
@@ -146,9 +146,7 @@ def train(config: TrainConfig, progress: bool = True) -> TrainResult:
         num_warmup_steps=config.lr_warmup_steps,
         num_training_steps=total_steps,
     )
-    ema = EMAModel(
-        policy.parameters(), decay=config.ema_max_decay, use_ema_warmup=True, power=config.ema_power
-    )
+    ema = EMA(policy.parameters(), power=config.ema_power, max_decay=config.ema_max_decay)
 
     step, start_epoch = 0, 0
     checkpoint_path = out / CHECKPOINT_NAME
@@ -174,16 +172,19 @@ def train(config: TrainConfig, progress: bool = True) -> TrainResult:
         torch.set_rng_state(payload["torch_rng"].cpu())
         step, start_epoch = int(payload["step"]), int(payload["epoch"])
 
+    def ema_policy() -> DiffusionPolicy:
+        averaged = copy.deepcopy(policy)
+        ema.copy_to(averaged.parameters())
+        return averaged.eval()
+
     def save(epoch: int) -> None:
-        ema_policy = copy.deepcopy(policy)
-        ema.copy_to(ema_policy.parameters())
         save_checkpoint(
             checkpoint_path,
             {
                 "model_config": dataclasses.asdict(model_cfg),
                 "train_config": {k: v for k, v in dataclasses.asdict(config).items() if k != "model"},
                 "model": policy.state_dict(),
-                "ema_model": ema_policy.state_dict(),
+                "ema_model": ema_policy().state_dict(),
                 "ema": ema.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "lr_scheduler": lr_scheduler.state_dict(),
@@ -243,11 +244,7 @@ def train(config: TrainConfig, progress: bool = True) -> TrainResult:
             train_loss = float(np.mean(losses))
             last_epoch = epoch + 1 == config.num_epochs or step >= stop_step
             if (epoch + 1) % config.val_every_epochs == 0 or last_epoch:
-                ema.store(policy.parameters())
-                ema.copy_to(policy.parameters())
-                policy.eval()
-                val_loss = _validation_loss(policy, val_loader, config.seed)
-                ema.restore(policy.parameters())
+                val_loss = _validation_loss(ema_policy(), val_loader, config.seed)
             row = {
                 "epoch": epoch,
                 "step": step,

@@ -4,7 +4,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from codediffuser_policy.safety import COMMAND_DIM, SafetyLayer, SafetyLimits, SafetyViolation
+from codediffuser_policy.safety import COMMAND_DIM, SafetyConfig, SafetyLayer, SafetyViolation
 
 LOWER = np.array([-3.1, -1.8, -1.6, -3.1, -1.7, -3.1])
 UPPER = np.array([3.1, 1.2, 1.5, 3.1, 2.2, 3.1])
@@ -12,21 +12,24 @@ BOX_MIN = np.array([-1.5, -1.0, 0.0])
 BOX_MAX = np.array([1.5, 1.0, 1.0])
 
 
-def _toy_fk(offset: float):
-    """A stand-in FK (planar 2-link on joints 1, 2 around a base at x = offset) with a reachable outside."""
+class ToyArm:
+    """A stand-in arm model (planar 2-link on joints 1, 2, base at x = offset) that can leave the box."""
 
-    def fk(q: np.ndarray) -> np.ndarray:
+    lower, upper = LOWER, UPPER
+
+    def __init__(self, offset: float) -> None:
+        self.offset = offset
+
+    def fk_world(self, q: np.ndarray) -> np.ndarray:
         T = np.eye(4)
-        T[0, 3] = offset + 0.4 * np.cos(q[1]) + 0.4 * np.cos(q[1] + q[2])
+        T[0, 3] = self.offset + 0.4 * np.cos(q[1]) + 0.4 * np.cos(q[1] + q[2])
         T[2, 3] = 0.3 + 0.4 * np.sin(q[1]) + 0.4 * np.sin(q[1] + q[2])
         return T
 
-    return fk
-
 
 def _layer(**overrides):
-    limits = SafetyLimits(LOWER, UPPER, workspace_min=BOX_MIN, workspace_max=BOX_MAX, **overrides)
-    return SafetyLayer(limits, {"left": _toy_fk(-0.5), "right": _toy_fk(0.5)})
+    config = SafetyConfig(workspace_min=BOX_MIN, workspace_max=BOX_MAX, **overrides)
+    return SafetyLayer(config, {"left": ToyArm(-0.5), "right": ToyArm(0.5)})
 
 
 HOME = np.zeros(COMMAND_DIM)
@@ -34,18 +37,18 @@ HOME[[6, 13]] = 1.0
 
 
 def _violates(layer: SafetyLayer, previous: np.ndarray, sent: np.ndarray) -> list[str]:
-    lim = layer.limits
+    lim = layer.config
     problems = []
     for arm in (slice(0, 6), slice(7, 13)):
         q = sent[arm]
-        if np.any(q < lim.soft_lower - 1e-9) or np.any(q > lim.soft_upper + 1e-9):
+        if np.any(q < LOWER + lim.joint_margin_rad - 1e-9) or np.any(q > UPPER - lim.joint_margin_rad + 1e-9):
             problems.append("joint limit")
-        if np.any(np.abs(q - previous[arm]) > lim.max_step_rad + 1e-9):
+        if np.any(np.abs(q - previous[arm]) > layer.max_step_rad() + 1e-9):
             problems.append("velocity")
     if np.any(sent[[6, 13]] < lim.gripper_min) or np.any(sent[[6, 13]] > lim.gripper_max):
         problems.append("gripper")
     for side, arm in (("left", slice(0, 6)), ("right", slice(7, 13))):
-        p = layer._fk[side](sent[arm])[:3, 3]
+        p = layer._models[side].fk_world(sent[arm])[:3, 3]
         if np.any(p < lim.workspace_min) or np.any(p > lim.workspace_max):
             problems.append("workspace")
     if not np.all(np.isfinite(sent)):
@@ -81,11 +84,12 @@ def test_clamps_position_velocity_and_gripper():
     target[0] = 100.0  # far beyond the waist limit
     target[6] = 1.7  # gripper above range
     sent = layer.filter(target)
-    assert sent[0] == pytest.approx(layer.limits.max_step_rad)
+    assert sent[0] == pytest.approx(layer.max_step_rad())
     assert sent[6] == 1.0
+    assert layer.filter(target, period_s=0.1)[0] == pytest.approx(6 * layer.max_step_rad())  # 0.02 + 0.1 s
     for _ in range(500):
         sent = layer.filter(target)
-    assert sent[0] == pytest.approx(UPPER[0] - layer.limits.joint_margin_rad)
+    assert sent[0] == pytest.approx(UPPER[0] - layer.config.joint_margin_rad)
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
@@ -136,22 +140,34 @@ def test_start_inside_margin_is_walked_back_never_further_out():
     layer.start(start)
     sent = layer.filter(start)
     assert sent[4] < start[4]
-    assert start[4] - sent[4] <= layer.limits.max_step_rad + 1e-12
+    assert start[4] - sent[4] <= layer.max_step_rad() + 1e-12
+
+
+def test_check_starts_from_the_measured_state():
+    layer = _layer()
+    measured = HOME.copy()
+    measured[0] = 0.3
+    sent = layer.check(HOME, measured, period_s=0.02)
+    assert sent[0] == pytest.approx(0.3 - layer.max_step_rad())
+    sent = layer.check(HOME, measured, period_s=0.02)  # afterwards the last command is the reference
+    assert sent[0] == pytest.approx(0.3 - 2 * layer.max_step_rad())
 
 
 def test_bad_limits_are_refused():
     with pytest.raises(ValueError, match="margin"):
-        SafetyLimits(LOWER, LOWER + 0.05)
+        SafetyConfig(LOWER, LOWER + 0.05)
     with pytest.raises(ValueError, match="gripper"):
-        SafetyLimits(LOWER, UPPER, gripper_min=0.8, gripper_max=0.2)
+        SafetyConfig(LOWER, UPPER, gripper_min=0.8, gripper_max=0.2)
+    with pytest.raises(ValueError, match="both"):
+        SafetyConfig(joint_lower=LOWER)
 
 
 def test_from_kinematics_uses_the_vx300s_model():
     from codediffuser_policy.kinematics import load_arm_model
 
-    layer = SafetyLayer.from_kinematics(workspace_min=(-2, -2, -1), workspace_max=(2, 2, 2))
+    layer = SafetyLayer.from_kinematics(SafetyConfig(workspace_min=(-2, -2, -1), workspace_max=(2, 2, 2)))
     model = load_arm_model("left")
-    np.testing.assert_allclose(layer.limits.joint_lower, model.lower)
+    np.testing.assert_allclose(layer.config.joint_lower, model.lower)
     home = np.concatenate([model.home, [1.0], load_arm_model("right").home, [1.0]])
     layer.start(home)
     np.testing.assert_allclose(layer.filter(home), home)
