@@ -292,7 +292,7 @@ def test_policy_alone_sends_nothing_the_safety_layer_rejects(checkpoint):
         node = _policy_alone(ros, checkpoint, **box)
         _feed(ros, node)
         ros.call("/policy/start", Trigger.Request())
-        ros.advance(0.02)
+        ros.advance(0.1)
         assert ros.messages("/follower_left/commands/joint_group") == []
         assert any(
             "rejected by the safety layer" in r.message and "outside the workspace" in r.message

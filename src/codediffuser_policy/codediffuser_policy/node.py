@@ -278,7 +278,9 @@ class PolicyNode(Node):
         try:
             command = self.safety.check(self.plan.at(now), q)
         except SafetyViolation as exc:
-            self.get_logger().error(f"command rejected by the safety layer, holding: {exc}")
+            self.get_logger().error(
+                f"command rejected by the safety layer, holding: {exc}", throttle_duration_sec=1.0
+            )
             return
         self.publish(command)
 
