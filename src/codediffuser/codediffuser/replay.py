@@ -3,7 +3,8 @@
 Feeds a ROS 2 bag of the four cameras (read with `rosbags`, no ROS needed) through the same steps as the
 node graph, offline: the images of each instant are grouped like `fusion_node` does
 (`node_sync.ApproximateSync` over colour, depth and, when recorded, segmentation), fused with the
-`fusion_node.fusion` settings of the parameter file (config/nodes.yaml), the instruction runs on the
+`fusion_node.fusion` settings of the parameter file (config/nodes.yaml; each also a flag, e.g.
+`--fusion.voxel-size-m 0.01`), the instruction runs on the
 first fused cloud (`codediffuser_codegen.pipeline.run_instruction`, offline generator), and on every
 later cloud the selected instances are found again, as `codegen_node` follows them. Each instant
 becomes `attention_NNNN.png` in `--out` (the cloud seen from above and from the front, coloured by
@@ -31,7 +32,12 @@ from pathlib import Path
 from typing import Any
 
 from codediffuser.node_sync import ApproximateSync
-from codediffuser.ros_params import ConfigError, config_from_params, load_node_params
+from codediffuser.ros_params import (
+    ConfigError,
+    add_config_arguments,
+    config_from_arguments,
+    load_node_params,
+)
 from codediffuser_perception.types import CameraView, FeatureCloud, Instance, PerceptionError
 
 STREAMS = {
@@ -41,6 +47,8 @@ STREAMS = {
     "info": "color/camera_info",
 }
 DEFAULT_PARAMS = Path(__file__).resolve().parents[3] / "config" / "nodes.yaml"
+FUSION_PREFIX = "fusion."
+"""fusion_node's parameters of `fusion_views` (a nested `FusionConfig`)."""
 
 
 class ReplayError(ValueError):
@@ -62,15 +70,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--references", type=Path, help="reference store for bags without /sim/objects")
     parser.add_argument("--slop-s", type=float, default=0.05, help="largest stamp spread of one instant")
     parser.add_argument("--max-frames", type=int, default=0, help="stop after this many instants (0 = all)")
+    from codediffuser_perception.fusion import FusionConfig
+
+    # fusion_node's `fusion.*` parameters as flags, on top of the parameter file: one schema
+    add_config_arguments(parser, FusionConfig, prefix=FUSION_PREFIX)
     return parser
 
 
-def _fusion_config(params_path: Path) -> Any:
+def _fusion_config(args: argparse.Namespace) -> Any:
     from codediffuser_perception.fusion import FusionConfig
 
-    values = load_node_params(params_path, "fusion_node")
-    nested = {k.removeprefix("fusion."): v for k, v in values.items() if k.startswith("fusion.")}
-    return config_from_params(FusionConfig, nested), values.get("feature_backend", "none"), values
+    values = load_node_params(args.params, "fusion_node")
+    nested = {k: v for k, v in values.items() if k.startswith(FUSION_PREFIX)}
+    config = config_from_arguments(FusionConfig, args, base=nested, prefix=FUSION_PREFIX)
+    return config, values.get("feature_backend", "none"), values
 
 
 class BagFrames:
@@ -185,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
-        fusion_config, feature_backend, fusion_values = _fusion_config(args.params)
+        fusion_config, feature_backend, fusion_values = _fusion_config(args)
         rig = None
         if args.rig is not None:
             from codediffuser.calibration_config import load_cameras_config

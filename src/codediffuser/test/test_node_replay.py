@@ -161,6 +161,8 @@ def test_bad_input_exit_codes(bag, params, tmp_path, capsys):
     assert "give --rig" in capsys.readouterr().err
     assert replay.main([str(bag), "--instruction", INSTRUCTION, "--references", str(tmp_path), *common]) == 2
     assert "feature_backend: dinov2" in capsys.readouterr().err
+    assert replay.main([str(bag), "--instruction", INSTRUCTION, "--fusion.voxel-size-m", "0", *common]) == 2
+    assert "voxel_size_m must be > 0" in capsys.readouterr().err
 
 
 def test_the_cli_dispatches_replay():
