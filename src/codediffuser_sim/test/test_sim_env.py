@@ -195,3 +195,24 @@ def test_expert_runs_at_the_real_robot_rate():
     assert run_expert(env)["success"] is True
     assert env.max_steps == round(env.max_duration_s * 50)
     assert env.elapsed_steps <= env.max_steps
+
+
+def test_fuzzed_commands_are_either_refused_or_within_limits(physics_envs):
+    env = physics_envs["pack_battery"]
+    env.reset(0, "none")
+    lower = np.concatenate([np.append(env.arms[s].model.lower, 0.0) for s in ("left", "right")])
+    upper = np.concatenate([np.append(env.arms[s].model.upper, 1.0) for s in ("left", "right")])
+    rng = np.random.default_rng(0)
+    accepted = 0
+    for _ in range(300):
+        command = rng.uniform(lower - 0.3, upper + 0.3)
+        if rng.random() < 0.1:
+            command[rng.integers(14)] = rng.choice([np.nan, np.inf, -np.inf])
+        inside = np.all(np.isfinite(command)) and np.all((command >= lower) & (command <= upper))
+        if inside:
+            np.testing.assert_array_equal(env.validate_command(command), command)
+            accepted += 1
+        else:
+            with pytest.raises(SimError):
+                env.validate_command(command)
+    assert 0 < accepted < 300
