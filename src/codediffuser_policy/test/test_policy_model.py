@@ -212,3 +212,17 @@ def test_ddpm_and_ddim_both_sample(tiny_policy):
         tiny_policy.sample_actions(
             batch["point_cloud"], batch["attention"], batch["agent_pos"], sampler="euler"
         )
+
+
+def test_shipped_yaml_preset_is_valid():
+    from pathlib import Path
+
+    from codediffuser_policy.config import load_yaml
+    from codediffuser_policy.train import build_parser
+
+    path = Path(__file__).resolve().parents[3] / "config" / "policy.yaml"
+    args = build_parser().parse_args(["--config", str(path), "--data", "d.zarr", "--batch-size", "4"])
+    config = from_arguments(args, load_yaml(path))
+    assert config.batch_size == 4  # flags override the file
+    assert config.model.use_attention is True
+    assert config.model == model_config("cpu")
