@@ -32,7 +32,7 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
-            # ROS 2 node executables are added here as their modules land (`ros2 run`).
+            "codegen_node = codediffuser_codegen.node:main",
         ],
     },
 )

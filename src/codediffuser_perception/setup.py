@@ -25,6 +25,7 @@ setup(
         "torch",
         "transformers>=5,<6",
         "pillow",
+        "pyyaml",
     ],
     zip_safe=True,
     maintainer="codediffuser maintainers",
@@ -33,7 +34,7 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
-            # ROS 2 node executables are added here as their modules land (`ros2 run`).
+            "fusion_node = codediffuser_perception.node:main",
         ],
     },
 )

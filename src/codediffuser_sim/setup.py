@@ -37,7 +37,7 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
-            # ROS 2 node executables are added here as their modules land (`ros2 run`).
+            "sim_bridge_node = codediffuser_sim.bridge_node:main",
         ],
     },
 )

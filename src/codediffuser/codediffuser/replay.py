@@ -31,8 +31,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from codediffuser.node_sync import ApproximateSync
-from codediffuser.ros_params import (
+from codediffuser_perception.node_sync import ApproximateSync
+from codediffuser_perception.ros_params import (
     ConfigError,
     add_config_arguments,
     config_from_arguments,

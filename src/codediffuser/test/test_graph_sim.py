@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from codediffuser.ros_params import load_node_params
 from codediffuser.testing import fake_ros
 from codediffuser.testing.launch_runner import run_launch
 from codediffuser_perception import ros_conversions as conv
+from codediffuser_perception.ros_params import load_node_params
 
 pytestmark = pytest.mark.render
 
@@ -275,7 +275,7 @@ def test_policy_alone_holds_without_attention_or_fresh_joint_states(checkpoint):
 
 
 def test_policy_alone_refuses_to_start_without_a_checkpoint(tmp_path):
-    from codediffuser.ros_params import ConfigError
+    from codediffuser_perception.ros_params import ConfigError
     from codediffuser_policy.checkpoint import CheckpointError
 
     with fake_ros() as ros, pytest.raises(ConfigError, match="checkpoint is required"):

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from codediffuser.calibration_config import CalibrationError, dump_cameras_config, load_cameras_config
-from codediffuser.ros_params import config_from_params, load_node_params
 from codediffuser.testing import fake_ros
 from codediffuser.testing.launch_runner import EXTERNAL_SHARE, LaunchError, run_launch
+from codediffuser_perception.ros_params import config_from_params, load_node_params
 
 ROOT = Path(__file__).resolve().parents[3]
 NODES_YAML = ROOT / "config" / "nodes.yaml"

@@ -157,7 +157,7 @@ def test_llm_endpoint_down_gives_success_false_with_the_reason():
 
 
 def test_features_detector_without_references_is_refused_at_start():
-    from codediffuser.ros_params import ConfigError
+    from codediffuser_perception.ros_params import ConfigError
 
     with (
         fake_ros(parameters={"codegen_node": {"detector": "features"}}) as ros,

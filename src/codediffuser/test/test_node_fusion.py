@@ -159,7 +159,7 @@ def test_missing_calibration_tf_is_named(views):
 
 
 def test_bad_parameters_stop_the_node_with_the_reason():
-    from codediffuser.ros_params import ConfigError
+    from codediffuser_perception.ros_params import ConfigError
 
     with (
         fake_ros(parameters={"fusion_node": {"feature_backend": "clip"}}) as ros,

@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from codediffuser.ros_params import (
+from codediffuser_perception.ros_params import (
     ConfigError,
     add_config_arguments,
     config_from_arguments,

@@ -2,7 +2,7 @@
 
 import pytest
 
-from codediffuser.node_sync import ApproximateSync, StaleMonitor
+from codediffuser_perception.node_sync import ApproximateSync, StaleMonitor
 
 
 def test_emits_one_set_per_instant_within_the_slop():

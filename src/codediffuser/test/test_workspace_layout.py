@@ -55,13 +55,35 @@ def test_ament_python_package_shape(name):
 
 @pytest.mark.parametrize("name", PYTHON_PACKAGES)
 def test_package_is_installed_and_every_console_script_resolves(name):
+    """Node executables import rclpy, so they are imported inside the ROS-free harness."""
     from importlib.metadata import distribution
 
-    dist = distribution(name)
-    for ep in dist.entry_points:
-        if ep.group == "console_scripts":
+    from codediffuser.testing import fake_ros
+
+    scripts = [ep for ep in distribution(name).entry_points if ep.group == "console_scripts"]
+    with fake_ros():
+        for ep in scripts:
             module, _, attr = ep.value.partition(":")
             assert callable(getattr(importlib.import_module(module), attr)), ep.value
+
+
+def test_every_node_module_is_a_ros_executable():
+    """`ros2 run <pkg> <node>` needs a console script for each node module."""
+    from importlib.metadata import distribution
+
+    declared = {
+        ep.value.partition(":")[0]
+        for name in PYTHON_PACKAGES
+        for ep in distribution(name).entry_points
+        if ep.group == "console_scripts"
+    }
+    nodes = {
+        f"{name}.{path.stem}"
+        for name in PYTHON_PACKAGES
+        for path in (ROOT / "src" / name / name).glob("*node.py")
+    }
+    assert nodes
+    assert nodes <= declared
 
 
 def test_msgs_package_generates_every_interface_it_ships():

@@ -30,7 +30,6 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import String
 
-from codediffuser.ros_params import ConfigError, declare_config
 from codediffuser_codegen.api import PerceptionAPI
 from codediffuser_codegen.oracle import match_metadata, metadata_detector, with_object_metadata
 from codediffuser_codegen.pipeline import OfflineWriter, instance_attention, run_instruction
@@ -40,6 +39,7 @@ from codediffuser_msgs.msg import Instance as InstanceMsg
 from codediffuser_msgs.srv import Instruct
 from codediffuser_perception import ros_conversions as conv
 from codediffuser_perception.attention import AttentionConfig
+from codediffuser_perception.ros_params import ConfigError, declare_config
 from codediffuser_perception.types import Attention, FeatureCloud, Instance, PerceptionError
 
 LATCHED = QoSProfile(

@@ -26,11 +26,11 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profi
 from sensor_msgs.msg import CameraInfo, Image
 from tf2_msgs.msg import TFMessage
 
-from codediffuser.node_sync import ApproximateSync, StaleMonitor
-from codediffuser.ros_params import ConfigError, declare_config
 from codediffuser_msgs.msg import FeatureCloud as FeatureCloudMsg
 from codediffuser_perception import ros_conversions as conv
 from codediffuser_perception.fusion import FusionConfig, fuse_views
+from codediffuser_perception.node_sync import ApproximateSync, StaleMonitor
+from codediffuser_perception.ros_params import ConfigError, declare_config
 from codediffuser_perception.types import CameraView, FeatureCloud, PerceptionError
 
 STREAMS = ("color", "depth", "segmentation")

@@ -32,9 +32,9 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import JointState, PointCloud2
 from std_srvs.srv import Trigger
 
-from codediffuser.ros_params import ConfigError, declare_config
 from codediffuser_perception import ros_conversions as conv
 from codediffuser_perception.geometry import matrix_to_rot6d, rot6d_to_matrix
+from codediffuser_perception.ros_params import ConfigError, declare_config
 from codediffuser_perception.types import ARM_ACTION_DIM, ActionChunk, PerceptionError
 from codediffuser_policy.kinematics import UnreachablePose, convert_gripper, load_arm_model
 from codediffuser_policy.safety import SafetyConfig, SafetyLayer, SafetyViolation

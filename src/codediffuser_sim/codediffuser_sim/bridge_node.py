@@ -31,8 +31,8 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 from tf2_msgs.msg import TFMessage
 
-from codediffuser.ros_params import ConfigError, declare_config
 from codediffuser_perception import ros_conversions as conv
+from codediffuser_perception.ros_params import ConfigError, declare_config
 from codediffuser_policy.kinematics import convert_gripper
 from codediffuser_sim.cameras import CameraRig
 from codediffuser_sim.env import SIDES, SimConfig, SimError, make_env
