@@ -28,8 +28,6 @@ JOINT_DIM = 14
 """Per arm 6 joints (rad) + normalised gripper, left then right."""
 STEP_KEYS = ("point_cloud", "colors", "attention", "agent_pos", "action", "joint_pos")
 """Per-step arrays under `data/`, in the order of docs/dataset.md."""
-EPISODE_ATTR_KEYS = ("task", "level", "seed", "instruction", "attended", "success")
-"""Keys every entry of `meta.attrs["episodes"]` carries."""
 _CHUNK_STEPS = 64
 """Steps per zarr chunk: a few MB of points per chunk at 1024 points."""
 
@@ -471,15 +469,7 @@ def fit_normalizer_stats(store: EpisodeStore, episode_mask: np.ndarray | None = 
     return {key: MinMax.fit(store.data[key][rows]) for key in ("action", "agent_pos")}
 
 
-def n_windows(episode_length: int, horizon: int, n_obs_steps: int, n_action_steps: int) -> int:
-    """Windows one episode of `episode_length` steps yields (for sizing tests and progress bars)."""
-    pad_before = min(n_obs_steps - 1, horizon - 1)
-    pad_after = min(n_action_steps - 1, horizon - 1)
-    return max(0, episode_length - horizon + pad_after + pad_before + 1)
-
-
 __all__ = [
-    "EPISODE_ATTR_KEYS",
     "FORMAT",
     "JOINT_DIM",
     "STEP_KEYS",
@@ -490,7 +480,6 @@ __all__ = [
     "PolicyDataset",
     "fit_normalizer_stats",
     "load_store",
-    "n_windows",
     "sequence_indices",
     "split_episodes",
 ]

@@ -10,7 +10,6 @@ from codediffuser_policy.dataset import (
     PolicyDataset,
     fit_normalizer_stats,
     load_store,
-    n_windows,
     sequence_indices,
     split_episodes,
 )
@@ -96,7 +95,6 @@ def test_sequence_indices_match_diffusion_policy_padding():
     # one episode of 5 steps, horizon 4, To 2 (pad 1 before), Ta 2 (pad 1 after)
     rows = sequence_indices(np.array([5]), 4, 1, 1)
     assert rows.tolist() == [[0, 3, 1, 4], [0, 4, 0, 4], [1, 5, 0, 4], [2, 5, 0, 3]]
-    assert n_windows(5, 4, 2, 2) == 4
     # windows never cross episodes
     rows = sequence_indices(np.array([5, 9]), 4, 1, 1)
     assert all((r[0] >= 5) == (r[1] > 5) for r in rows)
@@ -109,7 +107,7 @@ def test_windows_pad_with_edge_rows(tmp_path):
     ep["agent_pos"][:, 0] = np.arange(6) + 100
     writer.add_episode(ep, seed=0, success=True, **ATTRS)
     dataset = PolicyDataset(load_store(tmp_path / "d.zarr"), horizon=4, n_obs_steps=2, n_action_steps=2)
-    assert len(dataset) == n_windows(6, 4, 2, 2)
+    assert len(dataset) == 5  # 6 steps - horizon 4 + 1, plus one padded window at each end
     first, last = dataset[0], dataset[len(dataset) - 1]
     assert first["action"][:, 0].tolist() == [0, 0, 1, 2]
     assert first["agent_pos"][:, 0].tolist() == [100, 100]
