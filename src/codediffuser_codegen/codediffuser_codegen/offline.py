@@ -10,8 +10,10 @@ would write over the perception API:
     battery = sel_name(batteries, "red battery")
     attend(battery, slot)
 
-Named parts become `sel_name` (colours) or `sel_pos` (spatial words) calls; an ambiguous target becomes
-`sel_name(targets, "free slot")`, and an ambiguous object the one nearest to the chosen target.
+Named parts become `sel_name` (colours) or `sel_pos` (spatial words) calls; a side group ("the slot on
+the left": any slot of the left column) its documented tie-break pick (`sel_pos(slots, "front left")`);
+an ambiguous target becomes `sel_name(targets, "free slot")`, and an ambiguous object ("a battery", or
+"the battery" among several) the one nearest to the chosen target.
 """
 
 from __future__ import annotations
@@ -101,7 +103,7 @@ def _object_patterns(g: TaskGrammar) -> list[tuple[str, callable]]:
         (rf"the (?:middle|center|centre) {n}", lambda m: Reference("pos", "middle")),
         (rf"the {n} (?:closest to|next to|nearest to|nearest) the (?P<c>{_COLOR}) {n}",
          lambda m: Reference("anchor", f"{m['c']} {n}")),
-        (rf"(?:a|any|an) {n}|one of the {p}", lambda m: Reference("any")),
+        (rf"(?:a|any|an|the) {n}|one of the {p}", lambda m: Reference("any")),
     ]  # fmt: skip
 
 
@@ -128,7 +130,23 @@ def _target_patterns(g: TaskGrammar) -> list[tuple[str, callable]]:
             (r"shelf slot (?P<n>\d{1,2})", lambda m: Reference("pos", f"{m['n']} from left")),
             (r"the (?P<s>left|right)(?:most)? shelf slot", lambda m: Reference("pos", m["s"])),
         ]
-    return named + ambiguous
+    group = [
+        (rf"the {t} (?:on|at) the (?P<s>left|right|front|back)", lambda m: _side_group(g, m["s"])),
+        (rf"the (?P<s>left|right|front|back) {t}", lambda m: _side_group(g, m["s"])),
+    ]
+    return named + group + ambiguous
+
+
+def _side_group(g: TaskGrammar, side: str) -> Reference:
+    """The pick for "the slot on the left": any target of that side's extreme column / row is correct.
+
+    Tray slots form rows, so ties break front first for a column ("front left": the front one of the
+    left column) and left first for a row ("back left"); branches and shelf slots are one line along x,
+    where the side word itself picks (docs/instructions.md, "Side groups").
+    """
+    if g.target_category != "slot":
+        return Reference("pos", side)
+    return Reference("pos", f"front {side}" if side in ("left", "right") else f"{side} left")
 
 
 def _middle(side: str) -> str:

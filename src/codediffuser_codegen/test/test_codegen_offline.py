@@ -50,6 +50,18 @@ TABLE = {
         ],
     ),
     "put one of the books on the shelf": ("stow_books", ["'free shelf slot'"]),
+    # side groups: any target of the extreme column / row; tray ties break front first, then left first
+    "pack the battery into the slot on the left": (
+        "pack_battery",
+        ["slot = sel_pos(slot_candidates, 'front left')", "sel_pos(battery_candidates, 'nearest', slot)"],
+    ),
+    "put the battery in the right slot": ("pack_battery", ["sel_pos(slot_candidates, 'front right')"]),
+    "place a battery in the slot at the back": ("pack_battery", ["sel_pos(slot_candidates, 'back left')"]),
+    "hang the mug on the branch on the right": ("hang_mug", ["branch = sel_pos(branch_candidates, 'right')"]),
+    "stow the book into the shelf slot on the left": (
+        "stow_books",
+        ["shelf_slot = sel_pos(shelf_slot_candidates, 'left')", "'nearest', shelf_slot)"],
+    ),
     "stow the middle book into the left shelf slot": (
         "stow_books",
         ["'middle'", "sel_pos(shelf_slot_candidates, 'left')"],
@@ -94,6 +106,10 @@ def test_the_grammar_tables_of_the_simulator_are_all_parsed():
                 sides = ("front", "back") if kind == "depth" else ("left", "right")
                 objects += [t.format(noun=noun, color=c, side=s) for c in COLORS[:2] for s in sides]
         targets = list(spec.ambiguous_targets)
+        target_noun = sim.CATEGORY_WORDS[spec.target_category][0]
+        for kind, templates in sim.SIDE_GROUP_TARGET_TEMPLATES.items():
+            sides = ("front", "back") if kind == "depth" else ("left", "right")
+            targets += [t.format(noun=target_noun, side=s) for t in templates for s in sides]
         for t in sim.NAMED_TARGET_TEMPLATES[spec.target_category]:
             targets += [
                 t.format(row=r, side=s, n=n)
@@ -154,3 +170,16 @@ def test_generated_instructions_are_grounded_correctly():
                 attended = [i.id for i in sandbox.run(program, api).attended]
                 assert got_task == task
                 assert instr.is_correct(*attended), (instr.text, attended, program)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_slot_on_the_left_grounds_to_a_battery_and_a_leftmost_slot(seed):
+    """The literal of issue #7 on a tray with noisy centroids: the front one of the left column."""
+    rng = random.Random(seed)
+    objects = _layout("pack_battery", rng)
+    obs = observation_from_objects(objects, np.random.default_rng(seed), centre_noise_m=0.005)
+    api = PerceptionAPI(obs.cloud, metadata_detector(obs.objects), match_metadata)
+    _, program = generate_offline("pack the battery into the slot on the left")
+    battery, slot = Sandbox().run(program, api).attended
+    assert battery.category == "battery"
+    assert slot.metadata["name"] == "slot front-1"

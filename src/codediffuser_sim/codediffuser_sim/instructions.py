@@ -86,7 +86,8 @@ class Instruction:
         text: the instruction, lower case, e.g. "pack the red battery into the front left slot".
         task: task name (a key of `TASKS`).
         level: ambiguity level (one of `LEVELS`).
-        valid_objects, valid_targets: ids of every object / target that satisfies the text.
+        valid_objects, valid_targets: ids of every object / target that satisfies the text (a named
+            target may be a side group: "the slot on the left" admits both slots of the left column).
         chosen_object, chosen_target: the one choice a demonstration makes (members of the above);
             they are the episode's attended instances, in attend() order (object, target).
     """
@@ -171,8 +172,9 @@ CATEGORY_WORDS: dict[str, tuple[str, str]] = {
 }
 """Singular and plural word of each category in instructions."""
 
-AMBIGUOUS_OBJECT_TEMPLATES = ("a {noun}", "any {noun}", "one of the {plural}")
-"""Object phrases that admit any object of the category."""
+AMBIGUOUS_OBJECT_TEMPLATES = ("a {noun}", "any {noun}", "one of the {plural}", "the {noun}")
+"""Object phrases that admit any object of the category. The definite article alone does not
+disambiguate: "the battery" among several batteries constrains no more than "a battery"."""
 
 NAMED_OBJECT_TEMPLATES = {
     "color": ("the {color} {noun}",),
@@ -190,6 +192,14 @@ NAMED_TARGET_TEMPLATES = {
     "shelf_slot": ("shelf slot {n}", "the {side} shelf slot"),
 }
 """Target phrases that name one target; `{n}` counts from the left, starting at 1."""
+
+SIDE_GROUP_TARGET_TEMPLATES = {
+    "side": ("the {noun} on the {side}", "the {side} {noun}"),
+    "depth": ("the {side} {noun}", "the {noun} at the {side}"),
+}
+"""Target phrases that name the side group of a side (`side_group`): every target in the extreme
+column (left/right) or row (front/back). On the 2 × 6 tray "the slot on the left" is both slots of the
+leftmost column; any of them is correct. Where the group is one target they name that target."""
 
 
 def _pick_index(rng: random.Random | object, n: int) -> int:
@@ -231,6 +241,28 @@ SIDE_KEYS = {
     "back": lambda o: -o.position[1],
 }
 """Sort keys whose minimum is the left/right/front/back-most instance (docs/instructions.md)."""
+
+
+def side_group(objs: Sequence[SceneObject], side: str) -> list[SceneObject] | None:
+    """The instances at the extreme `side` ("left"/"right"/"front"/"back") of `objs`, if clear-cut.
+
+    Ranked by the side's coordinate, the group is every instance within `ROW_GAP_M` / 2 (1 cm) of the
+    extreme one, and it exists only when the next instance is at least `MARGIN_M` beyond the group's
+    last member (the same margin as a unique extreme, which is a group of one) and when it leaves at
+    least one instance out (a side of a single line along it is no constraint).
+
+    Raises:
+        InstructionError: unknown side.
+    """
+    if side not in SIDE_KEYS:
+        raise InstructionError(f"side must be one of {sorted(SIDE_KEYS)}, got {side!r}")
+    key = SIDE_KEYS[side]
+    ranked = sorted(objs, key=key)
+    keys = [key(o) for o in ranked]
+    for i in range(1, len(ranked)):
+        if keys[i] - keys[0] > ROW_GAP_M / 2:
+            return ranked[:i] if keys[i] - keys[i - 1] >= MARGIN_M else None
+    return None
 
 
 def _middle(objs: Sequence[SceneObject]) -> SceneObject | None:
@@ -329,6 +361,52 @@ def _target_descriptions(target: SceneObject, targets: Sequence[SceneObject]) ->
     return phrases
 
 
+def _group_tie_break_inside(group: Sequence[SceneObject], targets: Sequence[SceneObject], side: str) -> bool:
+    """Whether the offline program's pick for a side-group phrase lies in the group.
+
+    Tray slots form rows, so the program breaks ties front first for a column ("the slot on the left"
+    → `sel_pos(slots, "front left")`) and left first for a row ("the back slot" → `sel_pos(slots,
+    "back left")`); branches and shelf slots are one line along x and the program takes the extreme
+    itself (`sel_pos(branches, "left")`), which is in the group by `MARGIN_M`.
+    """
+    if targets[0].category != "slot":
+        return True
+    if side in ("left", "right"):
+        row = _row(targets, "front")
+        return row is not None and _unique_extreme(row, SIDE_KEYS[side]) in group
+    row = _row(targets, side)
+    return row is not None and {o.id for o in row} == {o.id for o in group}
+
+
+def _group_descriptions(targets: Sequence[SceneObject]) -> list[tuple[list[SceneObject], list[str]]]:
+    """(side group, phrases) for every side whose group is clear-cut, wholly free and resolvable."""
+    noun = CATEGORY_WORDS[targets[0].category][0]
+    result = []
+    for side in SIDE_KEYS:
+        group = side_group(targets, side)
+        if (
+            group is None
+            or not all(t.free for t in group)
+            or not _group_tie_break_inside(group, targets, side)
+        ):
+            continue
+        templates = SIDE_GROUP_TARGET_TEMPLATES["side" if side in ("left", "right") else "depth"]
+        result.append((group, [t.format(noun=noun, side=side) for t in templates]))
+    return result
+
+
+def _named_target_options(targets: Sequence[SceneObject]) -> list[tuple[tuple[int, ...], list[str]]]:
+    """(valid target ids, phrases) for every describable free target and every side group."""
+    options: dict[tuple[int, ...], list[str]] = {}
+    for t in targets:
+        if t.free and (phrases := _target_descriptions(t, targets)):
+            options.setdefault((t.id,), []).extend(phrases)
+    for group, phrases in _group_descriptions(targets):
+        known = options.setdefault(tuple(sorted(o.id for o in group)), [])
+        known += [p for p in phrases if p not in known]
+    return list(options.items())
+
+
 def _by_category(objects: Sequence[SceneObject], category: str) -> list[SceneObject]:
     return sorted((o for o in objects if o.category == category), key=lambda o: o.id)
 
@@ -341,8 +419,9 @@ def generate_instruction(
     Args:
         task: a key of `TASKS`.
         objects: every instance of the layout (other categories are ignored); ids and names unique.
-        level: one of `LEVELS`; a named part is described uniquely, an ambiguous part admits every
-            candidate object / every free target.
+        level: one of `LEVELS`; a named object is described uniquely, a named target uniquely or as a
+            wholly free side group ("the slot on the left": the leftmost column, any member correct);
+            an ambiguous part admits every candidate object / every free target.
         rng: `random.Random` or `numpy.random.Generator`; the result is a pure function of its state.
 
     Returns:
@@ -385,12 +464,11 @@ def generate_instruction(
         valid_objects = tuple(o.id for o in candidates)
 
     if target_named:
-        describable = [(t, d) for t in free_targets if (d := _target_descriptions(t, targets))]
-        if not describable:
+        options = _named_target_options(targets)
+        if not options:
             raise InstructionError(f"{task}: no free {spec.target_category} has an unambiguous description")
-        target, phrases = _pick(rng, describable)
+        valid_targets, phrases = _pick(rng, options)
         text = _pick(rng, spec.templates).format(object=object_phrase, target=_pick(rng, phrases))
-        valid_targets = (target.id,)
     else:
         valid_targets = tuple(t.id for t in free_targets)
         n_forms = len(spec.templates) * len(spec.ambiguous_targets) + len(spec.target_omitted_templates)

@@ -11,6 +11,7 @@ from codediffuser_sim.instructions import (
     InstructionError,
     SceneObject,
     generate_instruction,
+    side_group,
 )
 
 COLORS = ("red", "green", "blue", "yellow")
@@ -89,7 +90,13 @@ def test_every_task_and_level_generates_valid_choices(task, level):
         n_objects = sum(o.category == spec.object_category for o in objects)
         free = sum(o.category == spec.target_category and o.free for o in objects)
         assert len(instr.valid_objects) == (1 if level in ("none", "target") else n_objects)
-        assert len(instr.valid_targets) == (1 if level in ("none", "object") else free)
+        if level in ("none", "object"):  # one target, or the whole (free) side group the text names
+            targets = [o for o in objects if o.category == spec.target_category]
+            groups = [side_group(targets, s) for s in ("left", "right", "front", "back")]
+            ids = set(instr.valid_targets)
+            assert len(ids) == 1 or any(g is not None and ids == {o.id for o in g} for g in groups)
+        else:
+            assert len(instr.valid_targets) == free
         assert instr.is_correct(instr.chosen_object, instr.chosen_target)
 
 
@@ -164,3 +171,58 @@ def test_bad_input_is_a_clear_error():
     ]
     with pytest.raises(InstructionError, match="unambiguous"):
         generate_instruction("hang_mug", twins, "target", random.Random(0))
+
+
+def _tray(occupied=(), row_y=(0.1, 0.16), pitch=0.05):
+    return [
+        SceneObject(100 + 6 * r + c, "slot", f"slot {row}-{c + 1}", (-0.125 + pitch * c, y, 0.01),
+                    {"row": row, "column": str(c + 1), "occupied": str(f"{row}-{c + 1}" in occupied).lower()})
+        for r, (row, y) in enumerate(zip(("front", "back"), row_y, strict=True)) for c in range(6)
+    ]  # fmt: skip
+
+
+def test_side_group_is_the_extreme_column_or_row_when_clear_cut():
+    tray = _tray()
+    assert [o.name for o in side_group(tray, "left")] == ["slot front-1", "slot back-1"]
+    assert {o.name for o in side_group(tray, "right")} == {"slot front-6", "slot back-6"}
+    assert {o.name for o in side_group(tray, "back")} == {f"slot back-{c}" for c in range(1, 7)}
+    assert side_group(_tray(pitch=0.02), "left") is None  # columns 2 cm apart: under MARGIN_M
+    skewed = [*tray[:6], *(SceneObject(o.id, o.category, o.name, (o.position[0] + 0.015, *o.position[1:]))
+                           for o in tray[6:])]  # fmt: skip
+    assert side_group(skewed, "left") is None  # back-1 1.5 cm off: outside the 1 cm group, under MARGIN_M
+    line = _tray()[:6]
+    assert side_group(line, "front") is None  # one line along x: "front" keeps every candidate
+    assert [o.name for o in side_group(line, "left")] == ["slot front-1"]
+    with pytest.raises(InstructionError, match="side must be"):
+        side_group(tray, "up")
+
+
+def _battery(i, x, color):
+    return SceneObject(i, "battery", f"{color} battery", (x, -0.15, 0.02), {"color": color})
+
+
+def test_the_slot_on_the_left_admits_both_leftmost_slots_and_the_battery_every_battery():
+    objects = [_battery(1, -0.1, "red"), _battery(2, 0.1, "blue"), *_tray()]
+    by_id = {o.id: o for o in objects}
+    rng = random.Random(0)
+    seen = set()
+    for _ in range(300):
+        instr = generate_instruction("pack_battery", objects, "object", rng)
+        if instr.text.endswith(("the slot on the left", "the left slot")):
+            assert {by_id[i].name for i in instr.valid_targets} == {"slot front-1", "slot back-1"}
+            seen.add("left group")
+        if instr.text.startswith(("pack the battery ", "put the battery ", "place the battery ")):
+            assert instr.valid_objects == (1, 2)
+            seen.add("the battery")
+        if "the back slot" in instr.text or "the slot at the back" in instr.text:
+            assert len(instr.valid_targets) == 6
+            seen.add("back row")
+    assert seen == {"left group", "the battery", "back row"}
+
+
+def test_a_side_group_is_named_only_when_every_member_is_free():
+    objects = [_battery(1, -0.1, "red"), _battery(2, 0.1, "blue"), *_tray(occupied=("back-1",))]
+    rng = random.Random(0)
+    texts = {generate_instruction("pack_battery", objects, "none", rng).text for _ in range(300)}
+    assert not any(t.endswith(("the slot on the left", "the left slot")) for t in texts)
+    assert any(t.endswith(("the slot on the right", "the right slot")) for t in texts)
