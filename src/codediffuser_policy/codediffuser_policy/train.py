@@ -18,17 +18,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import torch
-
-from codediffuser_policy.checkpoint import (
-    CheckpointError,
-    load_checkpoint,
-    load_state,
-    model_config_from,
-    save_checkpoint,
-)
 from codediffuser_policy.config import (
     ConfigError,
     TrainConfig,
@@ -36,15 +27,11 @@ from codediffuser_policy.config import (
     from_arguments,
     load_yaml,
 )
-from codediffuser_policy.dataset import (
-    DatasetError,
-    PolicyDataset,
-    fit_normalizer_stats,
-    load_store,
-    split_episodes,
-)
-from codediffuser_policy.ema import EMA
-from codediffuser_policy.policy import DiffusionPolicy
+
+if TYPE_CHECKING:
+    import torch
+
+    from codediffuser_policy.policy import DiffusionPolicy
 
 CHECKPOINT_NAME = "latest.pt"
 METRICS_FIELDS = ("epoch", "step", "train_loss", "val_loss", "lr", "samples_per_s")
@@ -85,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _validation_loss(policy: DiffusionPolicy, loader: torch.utils.data.DataLoader, seed: int) -> float:
+    import torch
+
     generator = torch.Generator().manual_seed(seed)
     total, count = 0.0, 0
     with torch.no_grad():
@@ -103,9 +92,28 @@ def train(config: TrainConfig, progress: bool = True) -> TrainResult:
         ConfigError: the model asks for more points than the store holds.
         CheckpointError: `resume` without a usable checkpoint, or one trained with another model.
     """
+    import numpy as np
+    import torch
     from diffusers.optimization import get_scheduler
     from torch.utils.tensorboard import SummaryWriter
     from tqdm import tqdm
+
+    from codediffuser_policy.checkpoint import (
+        CheckpointError,
+        load_checkpoint,
+        load_state,
+        model_config_from,
+        save_checkpoint,
+    )
+    from codediffuser_policy.dataset import (
+        DatasetError,
+        PolicyDataset,
+        fit_normalizer_stats,
+        load_store,
+        split_episodes,
+    )
+    from codediffuser_policy.ema import EMA
+    from codediffuser_policy.policy import DiffusionPolicy
 
     torch.manual_seed(config.seed)  # weights and training noise; data order and points have own seeds
     out = Path(config.out)
@@ -279,6 +287,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point (`codediffuser train ...`); returns the process exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    from codediffuser_policy.checkpoint import CheckpointError
+    from codediffuser_policy.dataset import DatasetError
+
     try:
         config = from_arguments(args, load_yaml(args.config) if args.config else None)
         if not config.data:
