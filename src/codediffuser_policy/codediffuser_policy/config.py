@@ -279,6 +279,30 @@ def _field_kind(annotation: Any) -> tuple[type, bool]:
     return annotation, False
 
 
+def field_docs(cls: type) -> dict[str, str]:
+    """Field name → its description in the class docstring's `Attributes:` section (Google style)."""
+    docs: dict[str, str] = {}
+    names: list[str] = []
+    in_attributes = False
+    for line in (cls.__doc__ or "").splitlines():
+        stripped = line.strip()
+        if stripped == "Attributes:":
+            in_attributes = True
+            continue
+        if not in_attributes or not stripped:
+            continue
+        head, sep, text = stripped.partition(": ")
+        candidates = [name.strip() for name in head.split(",")]
+        if sep and all(name.isidentifier() for name in candidates):
+            names = candidates
+            for name in names:
+                docs[name] = text
+        else:
+            for name in names:
+                docs[name] += " " + stripped
+    return docs
+
+
 def add_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
     """Add one flag per field of the dataclass `cls` (nested dataclasses are flattened).
 
@@ -286,6 +310,7 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, .
     apply presets/YAML underneath explicit flags.
     """
     hints = typing.get_type_hints(cls)
+    docs = field_docs(cls)
     for f in fields(cls):
         if f.name in skip:
             continue
@@ -294,7 +319,8 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, .
             add_arguments(parser, annotation)
             continue
         kind, is_tuple = _field_kind(annotation)
-        help_text = f"(default: {f.default if f.default is not dataclasses.MISSING else 'see config'})"
+        default = f.default if f.default is not dataclasses.MISSING else "see config"
+        help_text = f"{docs.get(f.name, '')} (default: {default})".replace("%", "%%")
         if kind is bool:
             parser.add_argument(
                 _flag(f.name),

@@ -226,3 +226,15 @@ def test_shipped_yaml_preset_is_valid():
     assert config.batch_size == 4  # flags override the file
     assert config.model.use_attention is True
     assert config.model == model_config("cpu")
+
+
+def test_every_config_field_is_documented():
+    import dataclasses
+
+    from codediffuser_policy.config import field_docs
+
+    for cls in (ModelConfig, TrainConfig):
+        docs = field_docs(cls)
+        missing = [f.name for f in dataclasses.fields(cls) if not docs.get(f.name)]
+        assert missing == [], f"{cls.__name__} fields without a docstring entry: {missing}"
+    assert field_docs(TrainConfig)["max_steps"].endswith("0 = run all epochs.")  # continuation lines joined
