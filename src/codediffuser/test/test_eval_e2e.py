@@ -87,3 +87,20 @@ def test_summary_counts_each_condition_and_level():
 def test_eval_refuses_unknown_task(capsys):
     assert main(["--scale", "tiny", "--tasks", "no_such_task"]) == 2
     assert "no_such_task" in capsys.readouterr().err
+
+
+def test_recorded_actions_replayed_through_ik_complete_the_task():
+    """The rollouts' action path (end-effector action → IK → joint command) can succeed at all.
+
+    The expert's commands become training actions by FK (`command_to_action`); executing those actions
+    the way `run_policy` does must still place the battery, so a failing policy is the policy's failure.
+    """
+    from codediffuser_sim.env import SimConfig, ee_action_to_command, make_env
+    from codediffuser_sim.expert import expert_commands
+    from codediffuser_sim.record import command_to_action
+
+    env = make_env("pack_battery", SimConfig(render=False))
+    env.reset(0, "none")
+    for command in expert_commands(env):
+        env.step(env.validate_command(ee_action_to_command(env, command_to_action(env, command))))
+    assert env.evaluate()["success"]
