@@ -6,7 +6,7 @@ median of `--repeats` runs after a warm-up; the headline is how much faster DDIM
 and an AdamW step on synthetic batches with the chosen preset. Nothing here is a test: numbers depend
 on the machine and its load (`uptime` is printed with them).
 
-    python benchmarks/policy.py [--preset cpu|paper|tiny] [--batch-size 32] [--threads 2] [--json]
+    python benchmarks/policy.py [--preset cpu|paper|tiny] [--batch-size 32] [--threads 1] [--json]
 
 Last line: the DDPM-100 / DDIM-10 latency ratio.
 """
@@ -41,17 +41,24 @@ def _batch(policy: DiffusionPolicy, batch_size: int) -> dict[str, torch.Tensor]:
     }
 
 
-def _latency_s(
-    policy: DiffusionPolicy, batch: dict[str, torch.Tensor], sampler: str, steps: int, repeats: int
-) -> float:
+def _latencies_s(
+    policy: DiffusionPolicy, batch: dict[str, torch.Tensor], runs: dict[str, tuple[str, int]], repeats: int
+) -> dict[str, float]:
+    """Median seconds per `sample_actions` call for each named (sampler, steps).
+
+    The samplers alternate within each repeat, so a load spike from other processes on the machine
+    hits both sides of the ratio rather than one.
+    """
     obs = [batch[k][:1] for k in ("point_cloud", "attention", "agent_pos")]
-    policy.sample_actions(*obs, sampler=sampler, num_inference_steps=steps)  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for sampler, steps in runs.values():  # warm-up
         policy.sample_actions(*obs, sampler=sampler, num_inference_steps=steps)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    for _ in range(repeats):
+        for name, (sampler, steps) in runs.items():
+            start = time.perf_counter()
+            policy.sample_actions(*obs, sampler=sampler, num_inference_steps=steps)
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def _train_samples_per_s(policy: DiffusionPolicy, batch: dict[str, torch.Tensor], steps: int) -> float:
@@ -76,8 +83,13 @@ def measure(preset: str, batch_size: int, repeats: int, train_steps: int) -> dic
     episode = synthetic_episode(cfg.horizon, cfg.n_points, seed=0)
     policy.normalizer.set_stats({key: MinMax.fit(episode[key]) for key in ("action", "agent_pos")})
     batch = _batch(policy, batch_size)
-    ddpm = _latency_s(policy, batch, "ddpm", cfg.num_train_timesteps, repeats)
-    ddim = _latency_s(policy, batch, "ddim", cfg.num_inference_steps, repeats)
+    latency = _latencies_s(
+        policy,
+        batch,
+        {"ddpm": ("ddpm", cfg.num_train_timesteps), "ddim": ("ddim", cfg.num_inference_steps)},
+        repeats,
+    )
+    ddpm, ddim = latency["ddpm"], latency["ddim"]
     return {
         "preset": preset,
         "n_points": cfg.n_points,
@@ -103,7 +115,13 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32, help="training windows per step")
     parser.add_argument("--repeats", type=int, default=5, help="timed sampling runs per sampler")
     parser.add_argument("--train-steps", type=int, default=5, help="timed optimiser steps")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (0 = torch's default); 1 by default: on the shared 2-core machine two threads "
+        "thrashed under other load (DDPM-100 took 44 s instead of 0.4 s)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     if args.threads:
