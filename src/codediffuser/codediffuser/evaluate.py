@@ -30,8 +30,12 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from codediffuser.e2e_policy import LIGHT_MODEL, Recipe
+
+if TYPE_CHECKING:
+    from codediffuser_sim.record import RecordConfig
 
 CONDITIONS = ("codegen", "ground_truth", "no_attention")
 """(a), (b), (c) of the module docstring."""
@@ -172,7 +176,7 @@ class RecordSettings:
 
     width: int
     height: int
-    config: object
+    config: RecordConfig
 
 
 _ENVS: dict[tuple[str, int, int], object] = {}
