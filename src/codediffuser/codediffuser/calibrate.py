@@ -5,12 +5,13 @@ seconds of the colour streams (a ROS 2 bag, or one folder of images per camera),
 
     codediffuser calibrate --config config/cameras.yaml --bag calib_bag
     codediffuser calibrate --config config/cameras.yaml --images calib_images   # DIR/cam0/*.png, ...
+    codediffuser calibrate --config config/cameras.yaml --live --frames 10      # running cameras (ROS 2)
     codediffuser calibrate --config config/cameras.yaml --board-image board.png  # the board to print
 
 Per camera it pools the board corners of all frames into one PnP solve (`calibration_board`), prints
 frames, corners, RMS reprojection error and the camera position, and writes `T_world_cam`, the
-intrinsics (from camera_info for bags, kept from the config for folders) and a calibration report back
-into the rig file. If any camera is refused (too few corners, collinear corners, high error), nothing
+intrinsics (from camera_info for bags and `--live` topics, kept from the config for folders) and a
+calibration report back into the rig file. If any camera is refused (too few corners, collinear corners, high error), nothing
 is written and the exit status is 1, so a rig file never mixes old and new calibrations.
 """
 
@@ -206,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument(
         "--bag", type=Path, help="ROS 2 bag with /cameras/<cam>/color/{image_raw,camera_info}"
     )
+    source.add_argument(
+        "--live", action="store_true", help="read the running cameras' topics (needs a sourced ROS 2)"
+    )
     source.add_argument("--images", type=Path, help="folder with one sub-folder of images per camera")
     source.add_argument(
         "--board-image", type=Path, help="write the configured board as a PNG to print at 100 %% and exit"
@@ -214,6 +218,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", type=Path, help="rig file to write (default: --config)")
     parser.add_argument("--cameras", nargs="+", help="cameras to calibrate (default: all in the rig file)")
     parser.add_argument("--max-frames", type=int, default=10, help="frames used per camera (evenly spaced)")
+    parser.add_argument("--frames", type=int, default=10, help="with --live: frames collected per camera")
+    parser.add_argument(
+        "--timeout-s", type=float, default=10.0, help="with --live: longest wait for all cameras' frames"
+    )
     parser.add_argument("--min-corners", type=int, default=CalibrationThresholds.min_corners)
     parser.add_argument(
         "--max-error-px", type=float, default=CalibrationThresholds.max_reprojection_px, help="RMS limit"
@@ -246,6 +254,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from codediffuser.import_bag import load_calibration_frames
 
             frames = load_calibration_frames(args.bag, cameras, args.max_frames)
+        elif args.live:
+            from codediffuser.calibration_live import collect_live_frames
+
+            frames = collect_live_frames(cameras, args.frames, args.timeout_s)
         else:
             frames = load_image_folder(args.images, config, cameras, args.max_frames)
         result = calibrate_rig(config, frames, thresholds)
