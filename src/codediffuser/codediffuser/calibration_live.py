@@ -6,14 +6,13 @@ per camera, so both go through the same `calibrate_rig` solve and refusal rules.
 and keeps the first `n_frames` images per camera. The board is static while recording, so frames of
 different cameras need no common timestamp; each camera only needs its own camera_info.
 
-rclpy and sensor_msgs are resolved with `importlib` inside the functions, when `--live` is used:
-this module is imported by the ROS-free CLI, which must keep working (and failing clearly for
-`--live`) where no ROS 2 environment is sourced.
+rclpy and sensor_msgs are imported inside the functions, when `--live` is used: this module is
+imported by the ROS-free CLI, which must keep working (and failing clearly for `--live`) where no
+ROS 2 environment is sourced. Like the `*node.py` modules it is ROS-edge code (`*_live.py`).
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
@@ -33,13 +32,15 @@ SPIN_STEP_S = 0.05
 def _ros_modules() -> tuple[ModuleType, ModuleType]:
     """(`rclpy`, `sensor_msgs.msg`), or a CalibrationError telling how to calibrate without them."""
     try:
-        return importlib.import_module("rclpy"), importlib.import_module("sensor_msgs.msg")
+        import rclpy
+        from sensor_msgs import msg as sensor_msgs
     except ImportError as error:
         raise CalibrationError(
             "--live needs a sourced ROS 2 environment (rclpy); record a bag instead: "
             "`ros2 bag record -o calib_bag /cameras/<cam>/color/image_raw /cameras/<cam>/color/camera_info` "
             f"for each camera, then `codediffuser calibrate --bag calib_bag` ({error})"
         ) from error
+    return rclpy, sensor_msgs
 
 
 class LiveFrameCollector:
@@ -145,7 +146,9 @@ def collect_live_frames(
         rclpy.init()
     node = rclpy.create_node(NODE_NAME)
     if executor is None:
-        executor = importlib.import_module("rclpy.executors").SingleThreadedExecutor()
+        from rclpy.executors import SingleThreadedExecutor
+
+        executor = SingleThreadedExecutor()
     try:
         executor.add_node(node)
         collector = LiveFrameCollector(node, msg_module, cameras, n_frames)
