@@ -7,7 +7,8 @@ policy keeps the last `n_obs_steps` observations itself and owns the point sampl
 world-frame clouds and read raw actions.
 
 Noise schedules come from `diffusers`: DDPM (100 steps, squaredcos_cap_v2, epsilon prediction) defines
-the training objective; DDIM re-uses the same trained network with fewer steps at inference.
+the training objective; DDIM re-uses the same trained network with fewer steps at inference, with
+per-step noise (`DDIM_ETA`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,15 @@ from codediffuser_policy.config import ModelConfig
 from codediffuser_policy.dataset import MinMax
 from codediffuser_policy.model.pointnet2 import PointNet2Encoder
 from codediffuser_policy.model.unet1d import ConditionalUnet1D
+
+DDIM_ETA = 1.0
+"""DDIM's stochasticity (0 = the deterministic ODE sampler, 1 = DDPM-like ancestral noise per step).
+
+Measured on the 12-step synthetic episode (tiny model, 500 / 2000 training steps, 10 DDIM steps): the
+deterministic sampler lands between the two gripper modes and drifts on the path (mean/max xyz error
+1.9/11.6 cm, gripper error 0.27 after 500 steps), while eta = 1 at the same cost halves it (1.0/5.9 cm,
+0.18; after 2000 steps 0.88 → 0.48 cm, gripper 0.15 → 0.08), close to 100-step DDPM. The fresh noise
+of each step corrects the network's residual errors instead of integrating them."""
 
 NORMALIZED_FIELDS = ("action", "agent_pos")
 """Fields mapped to [-1, 1] by the policy's normaliser (points stay metric, attention is in [0, 1])."""
@@ -194,7 +204,7 @@ class DiffusionPolicy(nn.Module):
             sampler: "ddim" (deployment) or "ddpm" (the training chain, slow; benchmarks).
             num_inference_steps: denoising steps; default `config.num_inference_steps` for DDIM and
                 `num_train_timesteps` for DDPM.
-            generator: seeds the initial noise (and DDPM's per-step noise).
+            generator: seeds the initial noise and the per-step noise of both samplers.
 
         Returns:
             (B, horizon, 20) raw actions; index `n_obs_steps - 1` is the current step.
@@ -213,9 +223,10 @@ class DiffusionPolicy(nn.Module):
         shape = (point_cloud.shape[0], self.config.horizon, ACTION_DIM)
         trajectory = torch.randn(shape, generator=generator, device="cpu").to(cond.device)  # (B, H, 20)
         scheduler.set_timesteps(steps)
+        step_options = {"eta": DDIM_ETA} if sampler == "ddim" else {}
         for t in scheduler.timesteps:
             eps = self.unet(trajectory, t.to(cond.device), cond)
-            trajectory = scheduler.step(eps, t, trajectory, generator=generator).prev_sample
+            trajectory = scheduler.step(eps, t, trajectory, generator=generator, **step_options).prev_sample
         return self.normalizer.unnormalize("action", trajectory)
 
     # ---- the caller interface -----------------------------------------------------------------------

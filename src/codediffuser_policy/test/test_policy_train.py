@@ -48,10 +48,12 @@ def test_overfits_one_episode_and_reproduces_its_actions(tmp_path):
         predicted.append(chunk.actions[: EPISODE_STEPS - start])
     predicted = np.concatenate(predicted)
     xyz_error = np.abs(predicted[:, :3] - episode["action"][:, :3])  # left end effector, metres
-    # coarse: measured after 500 steps, mean 3.5 cm and max 12 cm (the last chunk, the stop above the
-    # box), on a path spanning 9-20 cm per axis. The gripper closing step is not reproduced yet.
-    assert xyz_error.mean() < 0.05
-    assert xyz_error.max() < 0.2
+    # coarse: measured after 500 steps with DDIM eta = 1, mean 1.8 cm and max 5.7 cm (2.8 / 8.6 cm with
+    # other sampling seeds; 3.5 / 12 cm with deterministic DDIM), on a path spanning 9-20 cm per axis.
+    # The gripper closing step is not reproduced yet: 500 steps of 9 windows draw too few noise levels
+    # (8x the windows per step brings the open-loop gripper error from 0.19 to 0.07).
+    assert xyz_error.mean() < 0.04
+    assert xyz_error.max() < 0.1
     np.testing.assert_allclose(predicted[:, 3:9], episode["action"][:, 3:9], atol=1e-5)  # fixed rotation
     np.testing.assert_allclose(predicted[:, 10:], episode["action"][:, 10:], atol=1e-5)  # idle right arm
     # the gripper stays open on the approach
