@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import sapien
 
+from codediffuser_perception.geometry import make_pose
 from codediffuser_sim.env import Primitive, TaskEnv, register_task
 from codediffuser_sim.expert import PickPlace
 from codediffuser_sim.instructions import SceneObject
@@ -82,18 +83,16 @@ def _slot_primitives() -> list[Primitive]:
     """Floor and four walls of one slot cavity, in the slot frame (origin at the floor centre)."""
     half = SLOT_PITCH_M / 2
     wall_z = SLOT_WALL_HEIGHT_M / 2
-    prims = [Primitive("box", (half, half, SLOT_FLOOR_M / 2), _translation(0, 0, SLOT_FLOOR_M / 2))]
+    prims = [Primitive("box", (half, half, SLOT_FLOOR_M / 2), make_pose(np.eye(3), (0, 0, SLOT_FLOOR_M / 2)))]
     for sign in (-1.0, 1.0):
         offset = sign * (half - SLOT_WALL_M / 2)
-        prims.append(Primitive("box", (SLOT_WALL_M / 2, half, wall_z), _translation(offset, 0, wall_z)))
-        prims.append(Primitive("box", (half, SLOT_WALL_M / 2, wall_z), _translation(0, offset, wall_z)))
+        prims.append(
+            Primitive("box", (SLOT_WALL_M / 2, half, wall_z), make_pose(np.eye(3), (offset, 0, wall_z)))
+        )
+        prims.append(
+            Primitive("box", (half, SLOT_WALL_M / 2, wall_z), make_pose(np.eye(3), (0, offset, wall_z)))
+        )
     return prims
-
-
-def _translation(x: float, y: float, z: float) -> np.ndarray:
-    T = np.eye(4)
-    T[:3, 3] = (x, y, z)
-    return T
 
 
 @register_task("pack_battery")

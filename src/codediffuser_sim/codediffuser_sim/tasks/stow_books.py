@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import sapien
 
+from codediffuser_perception.geometry import make_pose
 from codediffuser_sim.env import Primitive, TaskEnv, register_task
 from codediffuser_sim.expert import PickPlace
 from codediffuser_sim.instructions import SceneObject
@@ -68,22 +69,18 @@ def sample_layout(seed: int) -> list[SceneObject]:
     return objects
 
 
-def _translation(x: float, y: float, z: float) -> np.ndarray:
-    T = np.eye(4)
-    T[:3, 3] = (x, y, z)
-    return T
-
-
 def _slot_primitives() -> list[Primitive]:
     """Floor and the two dividers of one shelf slot, in the slot frame (origin at the floor centre)."""
     half_w, half_d, half_h = SLOT_PITCH_M / 2, SLOT_DEPTH_M / 2, DIVIDER_HEIGHT_M / 2
-    prims = [Primitive("box", (half_w, half_d, SHELF_FLOOR_M / 2), _translation(0, 0, SHELF_FLOOR_M / 2))]
+    prims = [
+        Primitive("box", (half_w, half_d, SHELF_FLOOR_M / 2), make_pose(np.eye(3), (0, 0, SHELF_FLOOR_M / 2)))
+    ]
     for sign in (-1.0, 1.0):
         prims.append(
             Primitive(
                 "box",
                 (DIVIDER_M / 2, half_d, half_h),
-                _translation(sign * (half_w - DIVIDER_M / 2), 0, half_h),
+                make_pose(np.eye(3), (sign * (half_w - DIVIDER_M / 2), 0, half_h)),
             )
         )
     return prims
