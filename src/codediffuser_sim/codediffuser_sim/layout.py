@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from codediffuser_sim.instructions import COLORS
+from codediffuser_sim.instructions import COLORS, SceneObject
 
 COLOR_RGB: dict[str, tuple[float, float, float]] = {
     "red": (0.85, 0.1, 0.1),
@@ -59,3 +59,31 @@ def sample_separated_xy(
         if len(points) == n:
             return np.array(points)
     raise LayoutError(f"cannot place {n} objects {min_distance_m} m apart in x {x_range}, y {y_range}")
+
+
+def sample_colored_objects(
+    rng: np.random.Generator,
+    category: str,
+    n: int,
+    x_range: tuple[float, float],
+    y_range: tuple[float, float],
+    min_distance_m: float,
+    z_m: float,
+) -> list[SceneObject]:
+    """`n` objects of one category in distinct palette colours, ids 1…n, named "<colour> <category>".
+
+    Colours are drawn before positions (`sample_colors`, then `sample_separated_xy`), so a task's layout
+    depends on its seed alone. Each object stands at height `z_m` (its centre above the table top).
+    """
+    colors = sample_colors(rng, n)
+    xy = sample_separated_xy(rng, n, x_range, y_range, min_distance_m=min_distance_m)
+    return [
+        SceneObject(
+            id=i + 1,
+            category=category,
+            name=f"{color} {category}",
+            position=(float(x), float(y), z_m),
+            attributes={"color": color},
+        )
+        for i, (color, (x, y)) in enumerate(zip(colors, xy, strict=True))
+    ]

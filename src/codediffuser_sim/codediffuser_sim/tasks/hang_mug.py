@@ -21,7 +21,7 @@ import sapien
 from codediffuser_sim.env import Primitive, TaskEnv, register_task
 from codediffuser_sim.expert import PickPlace
 from codediffuser_sim.instructions import SceneObject
-from codediffuser_sim.layout import COLOR_RGB, sample_colors, sample_separated_xy
+from codediffuser_sim.layout import COLOR_RGB, sample_colored_objects
 
 BRANCH_SIDES = ("left", "middle", "right")
 BRANCH_SPACING_M = 0.08
@@ -73,18 +73,9 @@ def sample_layout(seed: int) -> list[SceneObject]:
     tree_x = rng.uniform(-0.01, 0.01)
     tree_y = rng.uniform(0.12, 0.13)
     n = int(rng.integers(2, 4))
-    colors = sample_colors(rng, n)
-    xy = sample_separated_xy(rng, n, (-0.12, 0.08), (-0.13, -0.04), min_distance_m=0.085)
-    objects = [
-        SceneObject(
-            id=i + 1,
-            category="mug",
-            name=f"{color} mug",
-            position=(float(x), float(y), CUP_HEIGHT_M / 2),
-            attributes={"color": color},
-        )
-        for i, (color, (x, y)) in enumerate(zip(colors, xy, strict=True))
-    ]
+    objects = sample_colored_objects(
+        rng, "mug", n, (-0.12, 0.08), (-0.13, -0.04), min_distance_m=0.085, z_m=CUP_HEIGHT_M / 2
+    )
     for b, side in enumerate(BRANCH_SIDES):
         root, direction = branch_geometry(
             np.array([tree_x + (b - 1) * BRANCH_SPACING_M, tree_y, BRANCH_HEIGHT_M])

@@ -17,7 +17,7 @@ from codediffuser_perception.geometry import make_pose
 from codediffuser_sim.env import Primitive, TaskEnv, register_task
 from codediffuser_sim.expert import PickPlace
 from codediffuser_sim.instructions import SceneObject
-from codediffuser_sim.layout import COLOR_RGB, sample_colors, sample_separated_xy
+from codediffuser_sim.layout import COLOR_RGB, sample_colored_objects
 
 N_COLUMNS = 6
 ROWS = ("front", "back")
@@ -49,18 +49,9 @@ def sample_layout(seed: int) -> list[SceneObject]:
     tray_x = rng.uniform(-0.02, 0.02)
     tray_y = rng.uniform(0.09, 0.12)
     n = int(rng.integers(2, 5))
-    colors = sample_colors(rng, n)
-    xy = sample_separated_xy(rng, n, (-0.15, 0.15), (-0.17, -0.04), min_distance_m=0.07)
-    objects = [
-        SceneObject(
-            id=i + 1,
-            category="battery",
-            name=f"{color} battery",
-            position=(float(x), float(y), BATTERY_HALF_LENGTH_M),
-            attributes={"color": color},
-        )
-        for i, (color, (x, y)) in enumerate(zip(colors, xy, strict=True))
-    ]
+    objects = sample_colored_objects(
+        rng, "battery", n, (-0.15, 0.15), (-0.17, -0.04), min_distance_m=0.07, z_m=BATTERY_HALF_LENGTH_M
+    )
     for r, row in enumerate(ROWS):
         for c in range(N_COLUMNS):
             objects.append(

@@ -18,7 +18,7 @@ from codediffuser_perception.geometry import make_pose
 from codediffuser_sim.env import Primitive, TaskEnv, register_task
 from codediffuser_sim.expert import PickPlace
 from codediffuser_sim.instructions import SceneObject
-from codediffuser_sim.layout import COLOR_RGB, sample_colors, sample_separated_xy
+from codediffuser_sim.layout import COLOR_RGB, sample_colored_objects
 
 N_SLOTS = 4
 SLOT_PITCH_M = 0.05
@@ -44,18 +44,9 @@ def sample_layout(seed: int) -> list[SceneObject]:
     shelf_x = rng.uniform(-0.01, 0.01)
     shelf_y = rng.uniform(0.065, 0.075)
     n = int(rng.integers(2, 4))
-    colors = sample_colors(rng, n)
-    xy = sample_separated_xy(rng, n, (-0.08, 0.08), (-0.10, -0.04), min_distance_m=0.06)
-    objects = [
-        SceneObject(
-            id=i + 1,
-            category="book",
-            name=f"{color} book",
-            position=(float(x), float(y), BOOK_HALF_SIZE[2]),
-            attributes={"color": color},
-        )
-        for i, (color, (x, y)) in enumerate(zip(colors, xy, strict=True))
-    ]
+    objects = sample_colored_objects(
+        rng, "book", n, (-0.08, 0.08), (-0.10, -0.04), min_distance_m=0.06, z_m=BOOK_HALF_SIZE[2]
+    )
     for c in range(N_SLOTS):
         objects.append(
             SceneObject(
