@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 import sapien
 
+from codediffuser_perception.geometry import make_pose
 from codediffuser_sim.env import Primitive, TaskEnv, register_task
 from codediffuser_sim.expert import PickPlace
 from codediffuser_sim.instructions import SceneObject
@@ -93,13 +94,6 @@ def sample_layout(seed: int) -> list[SceneObject]:
     return objects
 
 
-def _pose(R: np.ndarray, t: Sequence[float]) -> np.ndarray:
-    T = np.eye(4)
-    T[:3, :3] = R
-    T[:3, 3] = t
-    return T
-
-
 def _mug_primitives() -> list[Primitive]:
     """Cup and handle loop in the mug frame (origin at the bottom centre)."""
     upright = np.array([[0.0, 0.0, -1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])  # cylinder axis x → z
@@ -109,13 +103,13 @@ def _mug_primitives() -> list[Primitive]:
     bar_x = CUP_RADIUS_M - 0.004 + bar_half_x
     loop_half_z = (HANDLE_TOP_M - HANDLE_BOTTOM_M) / 2 + half_bar
     return [
-        Primitive("cylinder", (CUP_RADIUS_M, CUP_HEIGHT_M / 2), _pose(upright, (0, 0, CUP_HEIGHT_M / 2))),
-        Primitive("box", (bar_half_x, half_w, half_bar), _pose(np.eye(3), (bar_x, 0, HANDLE_TOP_M))),
-        Primitive("box", (bar_half_x, half_w, half_bar), _pose(np.eye(3), (bar_x, 0, HANDLE_BOTTOM_M))),
+        Primitive("cylinder", (CUP_RADIUS_M, CUP_HEIGHT_M / 2), make_pose(upright, (0, 0, CUP_HEIGHT_M / 2))),
+        Primitive("box", (bar_half_x, half_w, half_bar), make_pose(np.eye(3), (bar_x, 0, HANDLE_TOP_M))),
+        Primitive("box", (bar_half_x, half_w, half_bar), make_pose(np.eye(3), (bar_x, 0, HANDLE_BOTTOM_M))),
         Primitive(
             "box",
             (half_bar, half_w, loop_half_z),
-            _pose(np.eye(3), (outer_x, 0, (HANDLE_TOP_M + HANDLE_BOTTOM_M) / 2)),
+            make_pose(np.eye(3), (outer_x, 0, (HANDLE_TOP_M + HANDLE_BOTTOM_M) / 2)),
         ),
     ]
 
@@ -148,7 +142,7 @@ class HangMugEnv(TaskEnv):
             z_axis = np.cross(x_axis, [1.0, 0.0, 0.0])
             z_axis /= np.linalg.norm(z_axis)
             R = np.stack([x_axis, np.cross(z_axis, x_axis), z_axis], axis=1)
-            prim = Primitive("capsule", (BRANCH_RADIUS_M, BRANCH_LENGTH_M / 2), _pose(R, (0, 0, 0)))
+            prim = Primitive("capsule", (BRANCH_RADIUS_M, BRANCH_LENGTH_M / 2), make_pose(R, (0, 0, 0)))
             actors[obj.id] = self.build_actor(
                 obj.name, [prim], TREE_COLOR, np.asarray(obj.position), body="static"
             )
@@ -166,12 +160,12 @@ class HangMugEnv(TaskEnv):
         center = np.mean(roots, axis=0)
         half_span = BRANCH_SPACING_M * 1.5
         prims = [
-            Primitive("box", (half_span, 0.01, 0.01), _pose(np.eye(3), (0, 0.01, 0))),
+            Primitive("box", (half_span, 0.01, 0.01), make_pose(np.eye(3), (0, 0.01, 0))),
             *(
                 Primitive(
                     "box",
                     (0.01, 0.01, center[2] / 2),
-                    _pose(np.eye(3), (sx * half_span, 0.01, -center[2] / 2)),
+                    make_pose(np.eye(3), (sx * half_span, 0.01, -center[2] / 2)),
                 )
                 for sx in (-1.0, 1.0)
             ),
