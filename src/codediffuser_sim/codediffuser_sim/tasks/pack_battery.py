@@ -18,6 +18,7 @@ from codediffuser_sim.env import Primitive, TaskEnv, register_task
 from codediffuser_sim.expert import PickPlace
 from codediffuser_sim.instructions import SceneObject
 from codediffuser_sim.layout import COLOR_RGB, sample_colored_objects
+from codediffuser_sim.tasks.slot_insertion import rests_upright_in_slot, top_grasp_into_slot
 
 N_COLUMNS = 6
 ROWS = ("front", "back")
@@ -31,7 +32,6 @@ TRAY_COLOR = (0.3, 0.3, 0.32)
 BATTERY_RADIUS_M = 0.012
 BATTERY_HALF_LENGTH_M = 0.025
 SUCCESS_XY_M = 0.03
-UPRIGHT_COS = float(np.cos(np.radians(20.0)))
 GRASP_BELOW_TOP_M = 0.012
 """The fingers' centre closes this far below the battery top."""
 RELEASE_GAP_M = 0.006
@@ -116,18 +116,17 @@ class PackBatteryEnv(TaskEnv):
         slot = self.pose(target_id)[:3, 3]
         return bool(
             np.linalg.norm(T[:2, 3] - slot[:2]) < SUCCESS_XY_M
-            and T[2, 2] > UPRIGHT_COS
-            and T[2, 3] < SLOT_FLOOR_M + BATTERY_HALF_LENGTH_M + 0.01
+            and rests_upright_in_slot(T, half_height_m=BATTERY_HALF_LENGTH_M, floor_m=SLOT_FLOOR_M)
         )
 
     def expert_plan(self) -> PickPlace:
         """Grasp the chosen battery near its top, release it just above the chosen slot's floor."""
         instr = self.instruction
-        battery = self.pose(instr.chosen_object)[:3, 3]
-        slot = self.pose(instr.chosen_target)[:3, 3]
-        top_to_grasp = BATTERY_HALF_LENGTH_M - GRASP_BELOW_TOP_M
-        return PickPlace(
-            grasp=battery + np.array([0.0, 0.0, top_to_grasp]),
-            place=slot
-            + np.array([0.0, 0.0, SLOT_FLOOR_M + RELEASE_GAP_M + BATTERY_HALF_LENGTH_M + top_to_grasp]),
+        return top_grasp_into_slot(
+            self.pose(instr.chosen_object)[:3, 3],
+            self.pose(instr.chosen_target)[:3, 3],
+            half_height_m=BATTERY_HALF_LENGTH_M,
+            floor_m=SLOT_FLOOR_M,
+            grasp_below_top_m=GRASP_BELOW_TOP_M,
+            release_gap_m=RELEASE_GAP_M,
         )

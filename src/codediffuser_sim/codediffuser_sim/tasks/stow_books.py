@@ -19,6 +19,7 @@ from codediffuser_sim.env import Primitive, TaskEnv, register_task
 from codediffuser_sim.expert import PickPlace
 from codediffuser_sim.instructions import SceneObject
 from codediffuser_sim.layout import COLOR_RGB, sample_colored_objects
+from codediffuser_sim.tasks.slot_insertion import rests_upright_in_slot, top_grasp_into_slot
 
 N_SLOTS = 4
 SLOT_PITCH_M = 0.05
@@ -33,7 +34,6 @@ GRASP_BELOW_TOP_M = 0.015
 RELEASE_GAP_M = 0.005
 SUCCESS_X_M = 0.02
 SUCCESS_Y_M = 0.04
-UPRIGHT_COS = float(np.cos(np.radians(20.0)))
 CLOSING_AXIS_YAW = 0.0
 """The fingers close along world x, across the book's thickness."""
 
@@ -108,20 +108,19 @@ class StowBooksEnv(TaskEnv):
         return bool(
             abs(T[0, 3] - slot[0]) < SUCCESS_X_M
             and abs(T[1, 3] - slot[1]) < SUCCESS_Y_M
-            and T[2, 2] > UPRIGHT_COS
-            and T[2, 3] < SHELF_FLOOR_M + BOOK_HALF_SIZE[2] + 0.01
+            and rests_upright_in_slot(T, half_height_m=BOOK_HALF_SIZE[2], floor_m=SHELF_FLOOR_M)
         )
 
     def expert_plan(self) -> PickPlace:
         """Grasp the chosen book's top edge across its thickness, release it just above the slot floor."""
         instr = self.instruction
-        book = self.pose(instr.chosen_object)[:3, 3]
-        slot = self.pose(instr.chosen_target)[:3, 3]
-        top_to_grasp = BOOK_HALF_SIZE[2] - GRASP_BELOW_TOP_M
-        return PickPlace(
-            grasp=book + np.array([0.0, 0.0, top_to_grasp]),
-            place=slot
-            + np.array([0.0, 0.0, SHELF_FLOOR_M + RELEASE_GAP_M + BOOK_HALF_SIZE[2] + top_to_grasp]),
+        return top_grasp_into_slot(
+            self.pose(instr.chosen_object)[:3, 3],
+            self.pose(instr.chosen_target)[:3, 3],
+            half_height_m=BOOK_HALF_SIZE[2],
+            floor_m=SHELF_FLOOR_M,
+            grasp_below_top_m=GRASP_BELOW_TOP_M,
+            release_gap_m=RELEASE_GAP_M,
             lift_m=0.06,
             grasp_yaw=CLOSING_AXIS_YAW,
             place_yaw=CLOSING_AXIS_YAW,
