@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import rclpy
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import PointCloud2
@@ -39,6 +39,7 @@ from codediffuser_msgs.msg import Instance as InstanceMsg
 from codediffuser_msgs.srv import Instruct
 from codediffuser_perception import ros_conversions as conv
 from codediffuser_perception.attention import AttentionConfig
+from codediffuser_perception.node import spin_until_shutdown
 from codediffuser_perception.ros_params import ConfigError, declare_config
 from codediffuser_perception.types import Attention, FeatureCloud, Instance, PerceptionError
 
@@ -283,12 +284,4 @@ def main(args: list[str] | None = None) -> None:
         rclpy.logging.get_logger("codegen_node").fatal(f"cannot start: {exc}")
         rclpy.try_shutdown()
         raise SystemExit(2) from exc
-    executor = MultiThreadedExecutor()
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    spin_until_shutdown(node, MultiThreadedExecutor())

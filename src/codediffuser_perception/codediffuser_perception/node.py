@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import rclpy
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import Executor, ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
@@ -235,6 +235,26 @@ class FusionNode(Node):
         self.last_published_s = now
 
 
+def spin_until_shutdown(node: Node, executor: Executor | None = None) -> None:
+    """Spin `node` until Ctrl-C or an external shutdown (the launch system), then destroy it and shut rclpy down.
+
+    The tail of every node's `main()` (the other packages' nodes import it from here). `executor`: one for
+    nodes with several callback groups (a `MultiThreadedExecutor`); None spins with `rclpy.spin`.
+    """
+    if executor is not None:
+        executor.add_node(node)
+    try:
+        if executor is None:
+            rclpy.spin(node)
+        else:
+            executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
 def main(args: list[str] | None = None) -> None:
     """`ros2 run codediffuser_perception fusion_node`."""
     rclpy.init(args=args)
@@ -244,10 +264,4 @@ def main(args: list[str] | None = None) -> None:
         rclpy.logging.get_logger("fusion_node").fatal(f"bad parameters: {exc}")
         rclpy.try_shutdown()
         raise SystemExit(2) from exc
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    spin_until_shutdown(node)

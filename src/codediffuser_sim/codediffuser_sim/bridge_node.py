@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 import rclpy
 from interbotix_xs_msgs.msg import JointGroupCommand, JointSingleCommand
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image, JointState
@@ -32,6 +31,7 @@ from std_srvs.srv import Trigger
 from tf2_msgs.msg import TFMessage
 
 from codediffuser_perception import ros_conversions as conv
+from codediffuser_perception.node import spin_until_shutdown
 from codediffuser_perception.ros_params import ConfigError, declare_config
 from codediffuser_policy.kinematics import convert_gripper
 from codediffuser_sim.cameras import CameraRig
@@ -274,10 +274,4 @@ def main(args: list[str] | None = None) -> None:
         rclpy.logging.get_logger("sim_bridge_node").fatal(f"cannot start: {exc}")
         rclpy.try_shutdown()
         raise SystemExit(2) from exc
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    spin_until_shutdown(node)
