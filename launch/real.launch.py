@@ -21,12 +21,12 @@ for teleoperation when recording demonstrations.
 """
 
 from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription, OpaqueFunction
-from launch.conditions import IfCondition
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
+from codediffuser.launch_common import codediffuser_nodes, declare_arguments, rviz_node
 from launch import LaunchDescription
 
 SIDES = ("left", "right")
@@ -151,12 +151,7 @@ def _hardware(context) -> list:
 
 
 def generate_launch_description() -> LaunchDescription:
-    config_dir = PathJoinSubstitution([FindPackageShare("codediffuser"), "config"])
-    declared = []
-    for name, (default, description) in ARGUMENTS.items():
-        if default.endswith((".yaml", ".rviz")):
-            default = PathJoinSubstitution([config_dir, default])
-        declared.append(DeclareLaunchArgument(name, default_value=default, description=description))
+    declared = declare_arguments(ARGUMENTS)
     for side in SIDES:
         declared.append(
             DeclareLaunchArgument(
@@ -168,26 +163,6 @@ def generate_launch_description() -> LaunchDescription:
                 "'current_based_position' (the Interbotix aloha package's file by default)",
             )
         )
-    params_file = LaunchConfiguration("params_file")
-    nodes = [
-        Node(
-            package=f"codediffuser_{package}",
-            executable=f"{node}",
-            name=node,
-            output="screen",
-            parameters=[params_file],
-        )
-        for package, node in (
-            ("perception", "fusion_node"),
-            ("codegen", "codegen_node"),
-            ("policy", "policy_node"),
-        )
-    ]
-    rviz = Node(
-        package="rviz2",
-        executable="rviz2",
-        name="rviz2",
-        arguments=["-d", PathJoinSubstitution([config_dir, "attention.rviz"])],
-        condition=IfCondition(LaunchConfiguration("use_rviz")),
+    return LaunchDescription(
+        [*declared, OpaqueFunction(function=_hardware), *codediffuser_nodes(), rviz_node()]
     )
-    return LaunchDescription([*declared, OpaqueFunction(function=_hardware), *nodes, rviz])

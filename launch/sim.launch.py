@@ -8,12 +8,10 @@ so the three codediffuser nodes run unchanged (a robot_state_publisher per arm g
 bridge to place its cameras). Every node reads its parameters from `params_file` (config/nodes.yaml).
 """
 
-from launch.actions import DeclareLaunchArgument
-from launch.conditions import IfCondition
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
-from launch_ros.substitutions import FindPackageShare
 
+from codediffuser.launch_common import codediffuser_nodes, declare_arguments, rviz_node
 from launch import LaunchDescription
 
 ARGUMENTS = {
@@ -41,12 +39,7 @@ def robot_description(side: str) -> str:
 
 
 def generate_launch_description() -> LaunchDescription:
-    config_dir = PathJoinSubstitution([FindPackageShare("codediffuser"), "config"])
-    declared = []
-    for name, (default, description) in ARGUMENTS.items():
-        if default.endswith((".yaml", ".rviz")):
-            default = PathJoinSubstitution([config_dir, default])
-        declared.append(DeclareLaunchArgument(name, default_value=default, description=description))
+    declared = declare_arguments(ARGUMENTS)
     params_file = LaunchConfiguration("params_file")
     bridge = Node(
         package="codediffuser_sim",
@@ -63,34 +56,6 @@ def generate_launch_description() -> LaunchDescription:
             },
         ],
     )
-    fusion = Node(
-        package="codediffuser_perception",
-        executable="fusion_node",
-        name="fusion_node",
-        output="screen",
-        parameters=[params_file, SIM_OVERRIDES["fusion_node"]],
-    )
-    codegen = Node(
-        package="codediffuser_codegen",
-        executable="codegen_node",
-        name="codegen_node",
-        output="screen",
-        parameters=[params_file, SIM_OVERRIDES["codegen_node"]],
-    )
-    policy = Node(
-        package="codediffuser_policy",
-        executable="policy_node",
-        name="policy_node",
-        output="screen",
-        parameters=[params_file],
-    )
-    rviz = Node(
-        package="rviz2",
-        executable="rviz2",
-        name="rviz2",
-        arguments=["-d", PathJoinSubstitution([config_dir, "attention.rviz"])],
-        condition=IfCondition(LaunchConfiguration("use_rviz")),
-    )
     # What the interbotix bring-up does on the real robot: one robot_state_publisher per arm, so rviz2
     # shows the arms (`/follower_X/robot_description`, TF `follower_X/<link>` from the bridge's joint states).
     arm_states = [
@@ -103,4 +68,6 @@ def generate_launch_description() -> LaunchDescription:
         )
         for side in ("left", "right")
     ]
-    return LaunchDescription([*declared, bridge, fusion, codegen, policy, *arm_states, rviz])
+    return LaunchDescription(
+        [*declared, bridge, *codediffuser_nodes(SIM_OVERRIDES), *arm_states, rviz_node()]
+    )
