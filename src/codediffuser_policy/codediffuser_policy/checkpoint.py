@@ -70,13 +70,17 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return payload
 
 
+FIELDS_ADDED_LATER: dict[str, Any] = {"input_branch": False}
+"""`ModelConfig` fields newer than some checkpoints, with the value that rebuilds those checkpoints' model."""
+
+
 def model_config_from(payload: dict[str, Any], path: str | Path = "<checkpoint>") -> ModelConfig:
     """The `ModelConfig` stored in a loaded checkpoint.
 
     Raises:
         CheckpointError: the stored configuration has unknown fields or invalid values.
     """
-    values = payload["model_config"]
+    values = {**FIELDS_ADDED_LATER, **payload["model_config"]}
     known = {f.name for f in dataclasses.fields(ModelConfig)}
     unknown = set(values) - known
     if unknown:

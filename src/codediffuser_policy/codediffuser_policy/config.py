@@ -48,6 +48,8 @@ class ModelConfig:
         sa_channels: width of each set-abstraction layer's residual MLP; one more entry than the
             layers above, the last being the group-all layer.
         sa_res_blocks: residual blocks per set-abstraction MLP.
+        input_branch: add the encoder's per-point input branch (every point's xyz + attention through a
+            shared MLP, max-pooled) to the set-abstraction feature, so no attended point is missed.
         obs_feature_dim: point-cloud embedding per observation frame.
         use_agent_pos: condition on the current end-effector state (low-dimensional observation).
         horizon: actions predicted per denoising run (prediction horizon).
@@ -72,6 +74,7 @@ class ModelConfig:
     sa_nsamples: tuple[int, ...] = (16, 32)
     sa_channels: tuple[int, ...] = (32, 64, 128)
     sa_res_blocks: int = 1
+    input_branch: bool = True
     obs_feature_dim: int = 128
     use_agent_pos: bool = True
     horizon: int = 16

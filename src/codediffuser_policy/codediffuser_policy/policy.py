@@ -113,6 +113,7 @@ class DiffusionPolicy(nn.Module):
             channels=config.sa_channels,
             n_blocks=config.sa_res_blocks,
             out_dim=config.obs_feature_dim,
+            input_branch=config.input_branch,
         )
         obs_dim = config.obs_feature_dim + (ACTION_DIM if config.use_agent_pos else 0)
         self.unet = ConditionalUnet1D(

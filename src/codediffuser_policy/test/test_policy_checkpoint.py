@@ -47,6 +47,25 @@ def test_round_trip_reproduces_predictions(tiny_policy, tmp_path):
     )
 
 
+def test_checkpoint_from_before_the_input_branch_loads_without_it(tiny_store, tmp_path):
+    """Checkpoints written before `ModelConfig.input_branch` existed rebuild their own architecture."""
+    from codediffuser_policy.dataset import fit_normalizer_stats, load_store
+    from codediffuser_policy.policy import DiffusionPolicy
+    from codediffuser_policy.synthetic import WORKSPACE_MAX, WORKSPACE_MIN
+
+    torch.manual_seed(0)
+    config = model_config(
+        "tiny", workspace_min=WORKSPACE_MIN, workspace_max=WORKSPACE_MAX, n_points=32, input_branch=False
+    )
+    old = DiffusionPolicy(config)
+    old.normalizer.set_stats(fit_normalizer_stats(load_store(tiny_store)))
+    payload = _payload(old)
+    del payload["model_config"]["input_branch"]
+    loaded = load_policy(save_checkpoint(tmp_path / "old.pt", payload))
+    assert loaded.config == config
+    assert loaded.encoder.input_branch is None
+
+
 def test_truncated_file_is_a_checkpoint_error(tiny_policy, tmp_path):
     path = save_checkpoint(tmp_path / "ckpt.pt", _payload(tiny_policy))
     data = path.read_bytes()

@@ -62,6 +62,25 @@ def test_encoder_shapes_and_attention_channel():
         baseline(cloud)
 
 
+@pytest.mark.parametrize("input_branch", [True, False])
+def test_input_branch_sees_points_outside_every_ball(input_branch):
+    """A lone attended point that no set-abstraction ball reaches matters only through the input branch."""
+    torch.manual_seed(0)
+    encoder = PointNet2Encoder(4, (1,), (0.05,), (8,), (16, 16), 1, 8, input_branch=input_branch)
+    cloud = torch.zeros(1, 4, 20)
+    cloud[0, :3, :19] = torch.rand(3, 19) * 0.02  # a cluster at the origin; FPS starts at point 0
+    cloud[0, :3, 19] = torch.tensor([0.5, 0.5, 0.0])  # far outside the one centre's 5 cm ball
+    attended = cloud.clone()
+    attended[0, 3, 19] = 1.0
+    moved = attended.clone()
+    moved[0, :3, 19] = torch.tensor([0.4, 0.5, 0.0])
+    with torch.no_grad():
+        same_attention = torch.allclose(encoder(cloud), encoder(attended))
+        same_position = torch.allclose(encoder(attended), encoder(moved))
+    assert same_attention is (not input_branch)
+    assert same_position is (not input_branch)
+
+
 @pytest.mark.parametrize("down_dims", [(16,), (16, 32), (16, 32, 64)])
 def test_unet_keeps_the_sequence_shape(down_dims):
     unet = ConditionalUnet1D(20, 10, down_dims, 5, 8, 16)

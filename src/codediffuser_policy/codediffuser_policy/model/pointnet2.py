@@ -5,6 +5,13 @@ neighbours, a shared MLP embeds (relative xyz, point features) and a max over th
 The last layer groups all remaining centres (with their absolute xyz) into one global vector. The MLPs
 are stacks of residual blocks with LayerNorm (DP3 found BatchNorm harmful for point-cloud policies).
 
+The input branch is a residual path from the raw input to the global vector: a shared MLP on every
+point's (xyz, attention) max-pooled and added to the set-abstraction result. Set abstraction only sees
+the points within a ball of some farthest-point centre (with 64 centres of 4 cm on a 256-point table
+scene, a third of the points fall in no ball), so a small attended object can vanish from the
+hierarchy; the input branch sees every point, and max-pooling (attention × position) features locates
+the attended instances directly (DP3's whole encoder is this branch).
+
 Sampling and grouping are plain vectorised torch, so the encoder runs on CPU and GPU without custom
 CUDA kernels. Everything is deterministic: FPS starts at the first point.
 """
@@ -134,6 +141,7 @@ class PointNet2Encoder(nn.Module):
         channels: per layer widths plus the group-all width (one more entry).
         n_blocks: residual blocks per MLP.
         out_dim: output feature width.
+        input_branch: add the per-point input branch (module docstring) to the global vector.
     """
 
     def __init__(
@@ -145,6 +153,7 @@ class PointNet2Encoder(nn.Module):
         channels: Sequence[int],
         n_blocks: int,
         out_dim: int,
+        input_branch: bool = True,
     ) -> None:
         super().__init__()
         if in_channels not in (3, 4):
@@ -162,6 +171,7 @@ class PointNet2Encoder(nn.Module):
             in_features = width
         self.layers = nn.ModuleList(layers)
         self.group_all = ResidualMLP(3 + in_features, channels[-1], n_blocks)
+        self.input_branch = ResidualMLP(in_channels, channels[-1], n_blocks) if input_branch else None
         self.head = nn.Sequential(nn.Linear(channels[-1], out_dim), nn.LayerNorm(out_dim))
 
     def forward(self, cloud: Tensor) -> Tensor:
@@ -174,4 +184,7 @@ class PointNet2Encoder(nn.Module):
         for layer in self.layers:
             xyz, features = layer(xyz, features)
         grouped = torch.cat([xyz, features], dim=-1)  # (B, S, 3 + C)
-        return self.head(self.group_all(grouped).amax(dim=1))
+        pooled = self.group_all(grouped).amax(dim=1)  # (B, channels[-1])
+        if self.input_branch is not None:
+            pooled = pooled + self.input_branch(points).amax(dim=1)
+        return self.head(pooled)
