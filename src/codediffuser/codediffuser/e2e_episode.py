@@ -38,9 +38,9 @@ from codediffuser_perception.types import FeatureCloud, Instance, PerceptionErro
 from codediffuser_policy.kinematics import UnreachablePose
 from codediffuser_policy.policy import DiffusionPolicy
 from codediffuser_sim.env import Observation, SimError, TaskEnv, ee_action_to_command
-from codediffuser_sim.record import RecordConfig
+from codediffuser_sim.record import ATTENTION_DILATION_M, RecordConfig
 
-ATTENTION_CONFIG = AttentionConfig(dilation_m=0.0)
+ATTENTION_CONFIG = AttentionConfig(dilation_m=ATTENTION_DILATION_M)
 """Mask lifting as the demonstrations were recorded: attended points exactly, no dilation margin."""
 SUCCESS_HOLD_STEPS = 3
 """An episode ends early once the task has succeeded for this many consecutive control steps."""

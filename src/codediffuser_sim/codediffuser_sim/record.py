@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from codediffuser_perception.attention import ground_truth_attention
 from codediffuser_perception.fusion import FusionConfig, fuse_views
 from codediffuser_perception.geometry import matrix_to_rot6d
 from codediffuser_perception.sampling import crop_and_sample
@@ -21,6 +22,11 @@ from codediffuser_perception.types import ARM_ACTION_DIM
 from codediffuser_policy.dataset import DatasetWriter
 from codediffuser_sim.env import SIDES, Observation, TaskEnv
 from codediffuser_sim.expert import run_expert
+
+ATTENTION_DILATION_M = 0.0
+"""Ground-truth attention is the attended instances' own points, undilated: what the simulator's
+codegen paths produce at run time (`codediffuser.e2e_episode`, and `instance_attention` in the sim
+graph's codegen node, which has no mask model), so training and deployment see one definition."""
 
 
 @dataclass
@@ -70,7 +76,7 @@ def attended_cloud(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fused, cropped, sampled (points (N, 3), colors (N, 3) uint8, attention (N,)) of one observation."""
     cloud = fuse_views(obs.views, config.fusion)
-    attention = np.isin(cloud.object_ids, attended_ids).astype(np.float32)
+    attention = ground_truth_attention(cloud, attended_ids, dilation_m=ATTENTION_DILATION_M).values
     points, colors, attention = crop_and_sample(
         cloud.points,
         np.asarray(config.workspace_min),
