@@ -52,6 +52,9 @@ class Recipe:
         use_attention: CodeDiffuser (True) or the no-attention baseline.
         num_epochs: passes over the training windows (the cosine LR schedule spans them all).
         batch_size: windows per step.
+        lr: AdamW peak learning rate. The CPU-sized policies use 1e-3: at diffusion_policy's 1e-4 the
+            small model's loss was still 0.21 after 1260 steps, at 1e-3 it reaches 0.057 at that step
+            (Pack Battery, 60 demonstrations, same seed).
         lr_warmup_steps: linear warm-up steps of the cosine schedule.
         seed: training seed (weights, data order, point sampling).
     """
@@ -67,6 +70,7 @@ class Recipe:
     use_attention: bool = True
     num_epochs: int = 20
     batch_size: int = 32
+    lr: float = 1e-4
     lr_warmup_steps: int = 100
     seed: int = 0
 
@@ -102,7 +106,7 @@ class Recipe:
             val_ratio=0.1,
             batch_size=self.batch_size,
             num_epochs=self.num_epochs,
-            lr=1e-4,
+            lr=self.lr,
             lr_warmup_steps=self.lr_warmup_steps,
             checkpoint_every_epochs=self.num_epochs,
             val_every_epochs=self.num_epochs,
@@ -121,7 +125,7 @@ class Recipe:
             f"--seed {self.data_seed} --n-points {self.record_points} --width {self.width} "
             f"--height {self.height} --out {data}\n"
             f"codediffuser train --data {data} --out {out} --preset {self.model_preset} {flags} {attention} "
-            f"--num-epochs {self.num_epochs} --batch-size {self.batch_size} --lr-warmup-steps {self.lr_warmup_steps} "
+            f"--num-epochs {self.num_epochs} --batch-size {self.batch_size} --lr {self.lr} --lr-warmup-steps {self.lr_warmup_steps} "
             f"--seed {self.seed} --val-ratio 0.1 --checkpoint-every-epochs {self.num_epochs} "
             f"--val-every-epochs {self.num_epochs}"
         )

@@ -90,7 +90,9 @@ SCALES: dict[str, Scale] = {
         demos=(20, 60),
         curve_episodes=2,
         grounding_instructions=25,
-        recipe=Recipe(record_points=1024, model_overrides=LIGHT_MODEL, num_epochs=20),
+        recipe=Recipe(
+            record_points=1024, model_overrides=LIGHT_MODEL, num_epochs=100, lr=1e-3, lr_warmup_steps=200
+        ),
     ),
     "paper": Scale(
         tasks=None,
