@@ -26,7 +26,7 @@ import numpy as np
 import rclpy
 from interbotix_xs_msgs.msg import JointGroupCommand, JointSingleCommand
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import JointState, PointCloud2
@@ -34,6 +34,7 @@ from std_srvs.srv import Trigger
 
 from codediffuser_perception import ros_conversions as conv
 from codediffuser_perception.geometry import matrix_to_rot6d, rot6d_to_matrix
+from codediffuser_perception.node import spin_until_shutdown
 from codediffuser_perception.ros_params import ConfigError, declare_config
 from codediffuser_perception.types import ARM_ACTION_DIM, ActionChunk, PerceptionError
 from codediffuser_policy.kinematics import UnreachablePose, convert_gripper, load_arm_model
@@ -301,12 +302,4 @@ def main(args: list[str] | None = None) -> None:
         rclpy.logging.get_logger("policy_node").fatal(f"cannot start: {exc}")
         rclpy.try_shutdown()
         raise SystemExit(2) from exc
-    executor = MultiThreadedExecutor()
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    spin_until_shutdown(node, MultiThreadedExecutor())
