@@ -21,6 +21,7 @@ condition (b) goes through the same function with the demonstration's choice (`c
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -195,6 +196,10 @@ class RolloutResult:
         seconds: wall time of the rollout.
         ik_failures: actions no IK solution reached (the arm held its last command instead).
         attention_lost_steps: steps where an attended instance was out of view.
+        closest_approach_m: the nearest either gripper's TCP came to an object the instruction allows
+            (`instruction.valid_objects`), over the episode — partial progress of a failed episode: it
+            tells a policy that goes for an allowed object and misses the grasp from one that goes for
+            the wrong object or nowhere.
     """
 
     success: bool
@@ -203,6 +208,7 @@ class RolloutResult:
     seconds: float
     ik_failures: int
     attention_lost_steps: int
+    closest_approach_m: float
 
 
 def run_policy(
@@ -239,7 +245,10 @@ def run_policy(
     n_action = policy.config.n_action_steps
     chunk: np.ndarray | None = None
     ik_failures, held, steps = 0, 0, 0
+    valid = env.instruction.valid_objects if env.instruction is not None else ()
+    closest = math.inf
     for t in range(max_steps):
+        closest = min(closest, closest_approach(env, valid))
         cloud = fuse(obs, record)
         values = attention(cloud) if attention is not None else np.zeros(len(cloud), np.float32)
         if on_step is not None:
@@ -260,6 +269,7 @@ def run_policy(
         held = held + 1 if env.evaluate()["success"] else 0
         if held >= SUCCESS_HOLD_STEPS:
             break
+    closest = min(closest, closest_approach(env, valid))
     evaluation = env.evaluate()
     return RolloutResult(
         success=bool(evaluation["success"]),
@@ -268,4 +278,14 @@ def run_policy(
         seconds=time.perf_counter() - started,
         ik_failures=ik_failures,
         attention_lost_steps=0 if attention is None else attention.lost_steps,
+        closest_approach_m=closest,
+    )
+
+
+def closest_approach(env: TaskEnv, object_ids: Sequence[int]) -> float:
+    """Smallest distance (m) between either arm's TCP (measured joints) and any of `object_ids`."""
+    tcps = [arm.model.fk_world(arm.q_arm)[:3, 3] for arm in env.arms.values()]
+    return min(
+        (float(np.linalg.norm(tcp - env.pose(i)[:3, 3])) for tcp in tcps for i in object_ids),
+        default=math.inf,
     )
