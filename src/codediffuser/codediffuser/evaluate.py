@@ -27,7 +27,7 @@ import shlex
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -362,6 +362,22 @@ def _pct(cell: dict) -> str:
     return "–" if not cell["total"] else f"{100 * cell['rate']:.0f}% ({cell['success']}/{cell['total']})"
 
 
+def _level_tables(summary: dict, heading: str, cell_text: Callable[[dict], str]) -> list[str]:
+    """One markdown table per task: a row per ambiguity level, a column per condition."""
+    lines = []
+    for task, levels in summary["success"].items():
+        lines += [
+            f"{heading} {task}",
+            "",
+            "| level | (a) codegen | (b) ground truth | (c) no attention |",
+            "|---|---|---|---|",
+        ]
+        for level, cells in levels.items():
+            lines.append(f"| {level} | " + " | ".join(cell_text(cells[c]) for c in CONDITIONS) + " |")
+        lines.append("")
+    return lines
+
+
 def markdown(
     summary: dict, results: Sequence[TaskResults], scale: Scale, command: str, seconds: float
 ) -> str:
@@ -377,16 +393,7 @@ def markdown(
         "(c) no-attention baseline (point cloud only, never sees the instruction).",
         "",
     ]
-    for task, levels in summary["success"].items():
-        lines += [
-            f"### {task}",
-            "",
-            "| level | (a) codegen | (b) ground truth | (c) no attention |",
-            "|---|---|---|---|",
-        ]
-        for level, cells in levels.items():
-            lines.append(f"| {level} | " + " | ".join(_pct(cells[c]) for c in CONDITIONS) + " |")
-        lines.append("")
+    lines += _level_tables(summary, "###", _pct)
     lines += [
         f"### Reached an allowed object (a gripper within {100 * REACH_M:.0f} cm of an object the instruction allows)",
         "",
@@ -394,20 +401,7 @@ def markdown(
         "but did not complete the grasp and placement.",
         "",
     ]
-    for task, levels in summary["success"].items():
-        lines += [
-            f"#### {task}",
-            "",
-            "| level | (a) codegen | (b) ground truth | (c) no attention |",
-            "|---|---|---|---|",
-        ]
-        for level, cells in levels.items():
-            lines.append(
-                f"| {level} | "
-                + " | ".join(f"{cells[c]['reached']}/{cells[c]['total']}" for c in CONDITIONS)
-                + " |"
-            )
-        lines.append("")
+    lines += _level_tables(summary, "####", lambda cell: f"{cell['reached']}/{cell['total']}")
     lines += ["## Success vs number of demonstrations ((a), all levels)", ""]
     for task, points in summary["success_vs_demos"].items():
         lines += [
