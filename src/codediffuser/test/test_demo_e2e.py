@@ -14,14 +14,6 @@ TINY = Recipe(
 )
 
 
-@pytest.fixture
-def shared_cache(tmp_path_factory, monkeypatch) -> Path:
-    """One cache per test session: the tiny demonstrations are recorded once for the demo and eval tests."""
-    cache = tmp_path_factory.getbasetemp() / "e2e-cache"
-    monkeypatch.setenv("CODEDIFFUSER_CACHE", str(cache))
-    return cache
-
-
 @pytest.mark.render
 @pytest.mark.slow
 def test_demo_tiny_run_writes_every_file_and_a_real_verdict(shared_cache, tmp_path):

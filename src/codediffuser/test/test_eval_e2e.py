@@ -14,13 +14,6 @@ from codediffuser_policy.dataset import DatasetWriter
 from codediffuser_policy.synthetic import WORKSPACE_MAX, WORKSPACE_MIN, synthetic_episode
 
 
-@pytest.fixture
-def shared_cache(tmp_path_factory, monkeypatch):
-    cache = tmp_path_factory.getbasetemp() / "e2e-cache"
-    monkeypatch.setenv("CODEDIFFUSER_CACHE", str(cache))
-    return cache
-
-
 @pytest.mark.render
 @pytest.mark.slow
 def test_eval_tiny_writes_tables_plots_and_finite_rates(shared_cache, tmp_path):
