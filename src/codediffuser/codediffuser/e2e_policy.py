@@ -200,6 +200,7 @@ def train_recipe(recipe: Recipe, data: Path, out: Path, progress: bool = True) -
         "first_loss": result.first_loss,
         "train_loss": result.train_loss,
         "val_loss": result.val_loss,
+        "val_action_error_m": result.val_action_error_m,
         "samples_per_s": result.samples_per_s,
     }
     (out / "recipe.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -126,6 +126,8 @@ def test_resume_continues_exactly(tiny_store, tmp_path):
     rows = (tmp_path / "b" / "metrics.csv").read_text().strip().splitlines()
     assert len(rows) == 3  # header + one row per epoch across both invocations
     assert np.isfinite(straight.val_loss)
+    assert 0 < straight.val_action_error_m < 1  # metres, sampled from a barely trained tiny policy
+    assert "val_action_error_m" in rows[0]
     assert (tmp_path / "a" / "tensorboard").is_dir()
 
 
