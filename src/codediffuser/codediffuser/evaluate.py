@@ -362,6 +362,10 @@ def _pct(cell: dict) -> str:
     return "–" if not cell["total"] else f"{100 * cell['rate']:.0f}% ({cell['success']}/{cell['total']})"
 
 
+def _reached(cell: dict) -> str:
+    return f"{cell['reached']}/{cell['total']}"
+
+
 def _level_tables(summary: dict, heading: str, cell_text: Callable[[dict], str]) -> list[str]:
     """One markdown table per task: a row per ambiguity level, a column per condition."""
     lines = []
@@ -401,7 +405,7 @@ def markdown(
         "but did not complete the grasp and placement.",
         "",
     ]
-    lines += _level_tables(summary, "####", lambda cell: f"{cell['reached']}/{cell['total']}")
+    lines += _level_tables(summary, "####", _reached)
     lines += ["## Success vs number of demonstrations ((a), all levels)", ""]
     for task, points in summary["success_vs_demos"].items():
         lines += [
@@ -410,7 +414,7 @@ def markdown(
             "| demonstrations | success | reached an allowed object |",
             "|---|---|---|",
         ]
-        lines += [f"| {n} | {_pct(cell)} | {cell['reached']}/{cell['total']} |" for n, cell in points.items()]
+        lines += [f"| {n} | {_pct(cell)} | {_reached(cell)} |" for n, cell in points.items()]
         lines.append("")
     lines += ["## Grounding rate of the code generator (offline)", ""]
     lines += ["| task | " + " | ".join(scale.levels) + " |", "|---|" + "---|" * len(scale.levels)]

@@ -3,7 +3,8 @@
 One training "workspace" for every variant (CodeDiffuser and the no-attention baseline differ by
 `--no-use-attention`). AdamW with a cosine schedule and warm-up, EMA weights, gradient clipping,
 validation loss on held-out episodes (with the EMA weights and fixed noise, so epochs compare) and
-the validation action error (how far sampled actions land from the demonstrations'), metrics to `metrics.csv` and TensorBoard, and `latest.pt` checkpoints that `--resume` continues.
+the validation action error (how far sampled actions land from the demonstrations'), metrics to
+`metrics.csv` and TensorBoard, and `latest.pt` checkpoints that `--resume` continues.
 """
 
 from __future__ import annotations
@@ -303,7 +304,7 @@ def train(config: TrainConfig, progress: bool = True) -> TrainResult:
             }
             metrics.writerow(row)
             metrics_file.flush()
-            for key in ("train_loss", "val_loss", "val_action_error_m", "lr", "samples_per_s"):
+            for key in METRICS_FIELDS[2:]:  # everything but epoch and step
                 tensorboard.add_scalar(key, row[key], step)
             epochs_done = epoch + 1
             if epochs_done % config.checkpoint_every_epochs == 0 or last_epoch:
