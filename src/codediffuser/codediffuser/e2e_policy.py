@@ -56,6 +56,7 @@ class Recipe:
             small model's loss was still 0.21 after 1260 steps, at 1e-3 it reaches 0.057 at that step
             (Pack Battery, 60 demonstrations, same seed).
         lr_warmup_steps: linear warm-up steps of the cosine schedule.
+        translate_m: largest random horizontal shift of a training window (`TrainConfig.translate_m`).
         seed: training seed (weights, data order, point sampling).
     """
 
@@ -72,6 +73,7 @@ class Recipe:
     batch_size: int = 32
     lr: float = 1e-4
     lr_warmup_steps: int = 100
+    translate_m: float = 0.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -108,6 +110,7 @@ class Recipe:
             num_epochs=self.num_epochs,
             lr=self.lr,
             lr_warmup_steps=self.lr_warmup_steps,
+            translate_m=self.translate_m,
             checkpoint_every_epochs=self.num_epochs,
             val_every_epochs=self.num_epochs,
         )
@@ -126,6 +129,7 @@ class Recipe:
             f"--height {self.height} --out {data}\n"
             f"codediffuser train --data {data} --out {out} --preset {self.model_preset} {flags} {attention} "
             f"--num-epochs {self.num_epochs} --batch-size {self.batch_size} --lr {self.lr} --lr-warmup-steps {self.lr_warmup_steps} "
+            f"--translate-m {self.translate_m} "
             f"--seed {self.seed} --val-ratio 0.1 --checkpoint-every-epochs {self.num_epochs} "
             f"--val-every-epochs {self.num_epochs}"
         )

@@ -218,6 +218,8 @@ class TrainConfig:
         lr_scheduler: diffusers scheduler name (cosine with warm-up by default).
         lr_warmup_steps: linear warm-up steps.
         grad_clip_norm: max global gradient norm; 0 disables clipping.
+        translate_m: shift each training window's scene and motion by a random horizontal offset of up
+            to this many metres (`dataset.TranslationAugmentation`); 0 trains on the windows as recorded.
         ema_power: EMA warm-up power (decay = 1 - (1 + step)^-power, capped at `ema_max_decay`).
         ema_max_decay: upper bound on the EMA decay.
         checkpoint_every_epochs: write `latest.pt` every this many epochs (always at the end).
@@ -241,6 +243,7 @@ class TrainConfig:
     lr_scheduler: str = "cosine"
     lr_warmup_steps: int = 100
     grad_clip_norm: float = 1.0
+    translate_m: float = 0.0
     ema_power: float = 0.75
     ema_max_decay: float = 0.9999
     checkpoint_every_epochs: int = 10
@@ -259,6 +262,7 @@ class TrainConfig:
         _check(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
         _check(self.lr_warmup_steps >= 0, f"lr_warmup_steps must be >= 0, got {self.lr_warmup_steps}")
         _check(self.grad_clip_norm >= 0, f"grad_clip_norm must be >= 0, got {self.grad_clip_norm}")
+        _check(self.translate_m >= 0, f"translate_m must be >= 0, got {self.translate_m}")
         _check(self.ema_power > 0, f"ema_power must be > 0, got {self.ema_power}")
         _check(0 < self.ema_max_decay < 1, f"ema_max_decay must be in (0, 1), got {self.ema_max_decay}")
         _check(

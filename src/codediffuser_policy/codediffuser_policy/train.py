@@ -146,11 +146,13 @@ def train(config: TrainConfig, progress: bool = True) -> TrainResult:
     from codediffuser_policy.dataset import (
         DatasetError,
         PolicyDataset,
+        TranslationAugmentation,
         fit_normalizer_stats,
         load_store,
         split_episodes,
     )
     from codediffuser_policy.ema import EMA
+    from codediffuser_policy.kinematics import SIDES, load_arm_model
     from codediffuser_policy.policy import DiffusionPolicy
 
     torch.manual_seed(config.seed)  # weights and training noise; data order and points have own seeds
@@ -171,14 +173,21 @@ def train(config: TrainConfig, progress: bool = True) -> TrainResult:
         "n_action_steps": model_cfg.n_action_steps,
         "n_points": model_cfg.n_points,
     }
-    train_set = PolicyDataset(store, **window, episode_mask=~val_mask, seed=config.seed)
+    translate = None
+    if config.translate_m > 0:
+        rotations = np.stack([load_arm_model(side).base_pose[:3, :3] for side in SIDES])
+        translate = TranslationAugmentation(config.translate_m, rotations)
+    train_set = PolicyDataset(store, **window, episode_mask=~val_mask, seed=config.seed, translate=translate)
     val_set = PolicyDataset(store, **window, episode_mask=val_mask, seed=config.seed + 1)
     if len(train_set) == 0:
         raise DatasetError(f"{config.data}: no training window (episodes too short or all held out)")
 
     device = torch.device(config.device)
     policy = DiffusionPolicy(model_cfg, seed=config.seed)
-    policy.normalizer.set_stats(fit_normalizer_stats(store, ~val_mask))
+    stats = fit_normalizer_stats(store, ~val_mask)
+    if translate is not None:
+        stats = {key: translate.widen(value) for key, value in stats.items()}
+    policy.normalizer.set_stats(stats)
     policy.to(device)
     optimizer = torch.optim.AdamW(
         policy.parameters(), lr=config.lr, betas=(0.95, 0.999), weight_decay=config.weight_decay
@@ -267,6 +276,7 @@ def train(config: TrainConfig, progress: bool = True) -> TrainResult:
                 num_workers=config.num_workers,
                 generator=torch.Generator().manual_seed(config.seed * 100_003 + epoch),
             )
+            train_set.set_epoch(epoch)
             policy.train()
             losses = []
             for batch in loader:
