@@ -254,11 +254,17 @@ def run_dir(recipe: Recipe) -> Path:
     return cache_root() / "runs" / f"{recipe.task}-{recipe.key()}"
 
 
+def is_cached(recipe: Recipe) -> bool:
+    """Whether the recipe's finished training run is in the cache (`recipe.json` is written last)."""
+    run = run_dir(recipe)
+    return (run / "recipe.json").is_file() and (run / "latest.pt").is_file()
+
+
 def cached_checkpoint(recipe: Recipe, progress: bool = True) -> Path:
     """The cached checkpoint of `recipe`, recording demonstrations and training it first if missing."""
     run = run_dir(recipe)
     checkpoint = run / "latest.pt"
-    if (run / "recipe.json").is_file() and checkpoint.is_file():
+    if is_cached(recipe):
         return checkpoint
     store = recipe_data(recipe)
     if progress:

@@ -16,9 +16,11 @@ from codediffuser_policy.synthetic import WORKSPACE_MAX, WORKSPACE_MIN, syntheti
 
 @pytest.mark.render
 @pytest.mark.slow
-def test_eval_tiny_writes_tables_plots_and_finite_rates(shared_cache, tmp_path):
+def test_eval_tiny_writes_tables_plots_and_finite_rates(shared_cache, tmp_path, capsys):
     out = tmp_path / "eval"
-    assert main(["--scale", "tiny", "--out", str(out)]) == 0
+    assert main(["--scale", "tiny", "--out", str(out), "--jobs", "2", "--threads", "2"]) == 0
+    # the attention policy and the baseline are trained side by side in two worker processes
+    assert "training 2 policies, 2 at a time with 1 thread(s) each" in capsys.readouterr().out
     for name in ("results.json", "results.md", "success_by_level.png", "success_vs_demos.png"):
         assert (out / name).stat().st_size > 0, name
     results = json.loads((out / "results.json").read_text())
