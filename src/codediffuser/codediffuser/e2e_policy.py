@@ -57,6 +57,7 @@ class Recipe:
             (Pack Battery, 60 demonstrations, same seed).
         lr_warmup_steps: linear warm-up steps of the cosine schedule.
         translate_m: largest random horizontal shift of a training window (`TrainConfig.translate_m`).
+        mirror: mirror half of the training windows (`TrainConfig.mirror`).
         seed: training seed (weights, data order, point sampling).
     """
 
@@ -74,6 +75,7 @@ class Recipe:
     lr: float = 1e-4
     lr_warmup_steps: int = 100
     translate_m: float = 0.0
+    mirror: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -111,6 +113,7 @@ class Recipe:
             lr=self.lr,
             lr_warmup_steps=self.lr_warmup_steps,
             translate_m=self.translate_m,
+            mirror=self.mirror,
             checkpoint_every_epochs=self.num_epochs,
             val_every_epochs=self.num_epochs,
         )
@@ -129,7 +132,7 @@ class Recipe:
             f"--height {self.height} --out {data}\n"
             f"codediffuser train --data {data} --out {out} --preset {self.model_preset} {flags} {attention} "
             f"--num-epochs {self.num_epochs} --batch-size {self.batch_size} --lr {self.lr} --lr-warmup-steps {self.lr_warmup_steps} "
-            f"--translate-m {self.translate_m} "
+            f"--translate-m {self.translate_m} {'--mirror' if self.mirror else '--no-mirror'} "
             f"--seed {self.seed} --val-ratio 0.1 --checkpoint-every-epochs {self.num_epochs} "
             f"--val-every-epochs {self.num_epochs}"
         )

@@ -62,6 +62,8 @@ class Scale:
         recipe: training recipe of the largest demonstration count (task, episodes and use_attention
             are set per run; smaller counts train proportionally more epochs, i.e. as many steps).
         max_steps: rollout limit in control steps (None = the task's own `max_steps`).
+        action_steps: actions executed per prediction in the rollouts (None = the checkpoints'; see
+            `codediffuser_policy.checkpoint.load_policy`).
     """
 
     tasks: tuple[str, ...] | None
@@ -72,6 +74,7 @@ class Scale:
     grounding_instructions: int
     recipe: Recipe
     max_steps: int | None = None
+    action_steps: int | None = None
 
 
 SCALES: dict[str, Scale] = {
@@ -95,6 +98,7 @@ SCALES: dict[str, Scale] = {
         recipe=Recipe(
             record_points=1024, model_overrides=LIGHT_MODEL, num_epochs=100, lr=1e-3, lr_warmup_steps=200
         ),
+        action_steps=15,
     ),
     "paper": Scale(
         tasks=None,
@@ -123,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--demos", type=int, nargs="+", help="demonstration counts (default: the scale's)")
     p.add_argument("--out", type=Path, help="output folder (default outputs/eval/<scale>)")
+    p.add_argument("--action-steps", type=int, help="actions executed per prediction (default: the scale's)")
     p.add_argument("--device", default="cpu", help="torch device for training and inference")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument(
@@ -154,10 +159,17 @@ def resolve_scale(args: argparse.Namespace) -> Scale:
     episodes = args.episodes if args.episodes is not None else scale.episodes
     if episodes < 1 or min(demos) < 1:
         raise ValueError(f"--episodes and --demos must be >= 1, got {episodes}, {demos}")
+    if args.action_steps is not None and args.action_steps < 1:
+        raise ValueError(f"--action-steps must be >= 1, got {args.action_steps}")
     if args.jobs < 1:
         raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
     return dataclasses.replace(
-        scale, tasks=tasks, levels=tuple(args.levels or scale.levels), episodes=episodes, demos=demos
+        scale,
+        tasks=tasks,
+        levels=tuple(args.levels or scale.levels),
+        episodes=episodes,
+        demos=demos,
+        action_steps=args.action_steps or scale.action_steps,
     )
 
 
@@ -369,7 +381,7 @@ def evaluate_task(task: str, scale: Scale, device: str, log, jobs: int = 1, thre
         checkpoint = cached_checkpoint(recipe)
         summary = json.loads((run_dir(recipe) / "recipe.json").read_text())
         results.recipes[f"{kind}-{n}"] = {**summary, "checkpoint": str(checkpoint)}
-        policies[(kind, n)] = load_policy(checkpoint, device=device)
+        policies[(kind, n)] = load_policy(checkpoint, device=device, n_action_steps=scale.action_steps)
         log(f"{task}: {kind} policy on {n} demonstrations ready ({time.perf_counter() - started:.0f} s)")
 
     for level, scenes in scenes_by_level.items():

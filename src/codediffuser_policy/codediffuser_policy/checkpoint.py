@@ -100,7 +100,12 @@ def load_state(module: torch.nn.Module, state: dict[str, Any], what: str) -> Non
 
 
 def load_policy(
-    path: str | Path, use_ema: bool = True, device: str | torch.device = "cpu", seed: int = 0
+    path: str | Path,
+    use_ema: bool = True,
+    device: str | torch.device = "cpu",
+    seed: int = 0,
+    n_action_steps: int | None = None,
+    num_inference_steps: int | None = None,
 ) -> DiffusionPolicy:
     """A ready-to-run policy (normaliser included) from a training checkpoint.
 
@@ -109,12 +114,24 @@ def load_policy(
         use_ema: load the EMA weights (what training validates and what should be deployed).
         device: torch device.
         seed: the policy's sampling seed (see `DiffusionPolicy.reset`).
+        n_action_steps: actions executed per prediction; None keeps the checkpoint's. A deployment
+            choice (diffusion_policy's real-robot evaluation sets it too): every prediction may pick
+            another mode, so fewer, longer chunks switch less. On Pack Battery a policy trained with 8
+            reached an allowed battery in 6/16 rollouts executing 8, in 13/16 executing 15.
+        num_inference_steps: DDIM steps; None keeps the checkpoint's.
 
     Raises:
         CheckpointError: see `load_checkpoint`; also when the weights do not fit the stored config.
+        ConfigError: an override outside what the stored model allows (e.g. more actions than
+            `horizon - n_obs_steps + 1`).
     """
     payload = load_checkpoint(path, map_location=device)
-    policy = DiffusionPolicy(model_config_from(payload, path), seed=seed)
+    config = model_config_from(payload, path)
+    if num_inference_steps is not None:
+        config = dataclasses.replace(config, num_inference_steps=num_inference_steps)
+    policy = DiffusionPolicy(config, seed=seed)
+    if n_action_steps is not None:
+        policy.set_action_steps(n_action_steps)
     load_state(
         policy,
         payload["ema_model" if use_ema else "model"],

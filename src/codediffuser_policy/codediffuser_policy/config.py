@@ -123,7 +123,7 @@ class ModelConfig:
             f"n_obs_steps must be in 1..horizon ({self.horizon}), got {self.n_obs_steps}",
         )
         _check(
-            1 <= self.n_action_steps <= self.horizon - self.n_obs_steps + 1,
+            1 <= self.n_action_steps <= self.max_action_steps,
             f"n_action_steps must be in 1..{self.horizon - self.n_obs_steps + 1} "
             f"(horizon - n_obs_steps + 1), got {self.n_action_steps}",
         )
@@ -166,6 +166,11 @@ class ModelConfig:
     @property
     def dt_s(self) -> float:
         return 1.0 / self.control_hz
+
+    @property
+    def max_action_steps(self) -> int:
+        """The longest executable chunk: the predicted actions from the current step on."""
+        return self.horizon - self.n_obs_steps + 1
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -219,7 +224,9 @@ class TrainConfig:
         lr_warmup_steps: linear warm-up steps.
         grad_clip_norm: max global gradient norm; 0 disables clipping.
         translate_m: shift each training window's scene and motion by a random horizontal offset of up
-            to this many metres (`dataset.TranslationAugmentation`); 0 trains on the windows as recorded.
+            to this many metres (`augment.WindowAugmentation`); 0 trains on the windows as recorded.
+        mirror: mirror half of the training windows about the plane between the arms, the other arm
+            doing the mirrored motion (`augment.WindowAugmentation`; ALOHA's bases are symmetric).
         ema_power: EMA warm-up power (decay = 1 - (1 + step)^-power, capped at `ema_max_decay`).
         ema_max_decay: upper bound on the EMA decay.
         checkpoint_every_epochs: write `latest.pt` every this many epochs (always at the end).
@@ -244,6 +251,7 @@ class TrainConfig:
     lr_warmup_steps: int = 100
     grad_clip_norm: float = 1.0
     translate_m: float = 0.0
+    mirror: bool = False
     ema_power: float = 0.75
     ema_max_decay: float = 0.9999
     checkpoint_every_epochs: int = 10

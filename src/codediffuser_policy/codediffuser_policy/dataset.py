@@ -13,14 +13,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 import zarr
 
 from codediffuser_perception.sampling import crop_and_sample
-from codediffuser_perception.types import ACTION_DIM, ARM_ACTION_DIM
+from codediffuser_perception.types import ACTION_DIM
+
+if TYPE_CHECKING:
+    from codediffuser_policy.augment import WindowAugmentation
 
 FORMAT = "codediffuser-v1"
 """Value of the root attribute `format`; a store without it is refused."""
@@ -321,57 +324,6 @@ def split_episodes(n_episodes: int, val_ratio: float, seed: int) -> np.ndarray:
     return mask
 
 
-@dataclass(frozen=True)
-class TranslationAugmentation:
-    """Shift a whole training window (scene and robot motion) by one random horizontal offset.
-
-    A demonstration whose objects stood `d` further along the table would have had its cloud and its
-    end-effector targets shifted by `d` too, so shifting both is a free new demonstration. The policy
-    maps where the attended object is to where the grippers go; without this it learns that map from a
-    few dozen layouts only (Pack Battery, 60 demonstrations: held-out windows fitted to 1.8 cm, but the
-    grasps of new layouts missed by 5–10 cm). The points move in the world frame; each arm's xyz (in
-    `agent_pos` and `action`) moves by the same offset expressed in that arm's base frame; rotations and
-    grippers are unchanged.
-
-    Attributes:
-        max_offset_m: offsets are uniform in [-max, max] along world x and y (z stays: the table does).
-        base_rotations: (2, 3, 3) R_world_base of the left and right arm (`ArmModel.base_pose`).
-    """
-
-    max_offset_m: float
-    base_rotations: np.ndarray
-
-    def __post_init__(self) -> None:
-        if not self.max_offset_m >= 0:
-            raise DatasetError(f"max_offset_m must be >= 0, got {self.max_offset_m}")
-        if np.shape(self.base_rotations) != (2, 3, 3):
-            raise DatasetError(f"base_rotations must be (2, 3, 3), got {np.shape(self.base_rotations)}")
-
-    def sample(self, rng: np.random.Generator) -> np.ndarray:
-        """A (3,) world-frame offset."""
-        xy = rng.uniform(-self.max_offset_m, self.max_offset_m, size=2)
-        return np.array([xy[0], xy[1], 0.0], dtype=np.float32)
-
-    def pose_offset(self, offset: np.ndarray) -> np.ndarray:
-        """(ACTION_DIM,) increment of an `agent_pos`/`action` row for a world `offset`."""
-        increment = np.zeros(ACTION_DIM, dtype=np.float32)
-        for arm, rotation in enumerate(np.asarray(self.base_rotations, dtype=np.float32)):
-            start = arm * ARM_ACTION_DIM
-            increment[start : start + 3] = rotation.T @ offset
-        return increment
-
-    def widen(self, stats: MinMax) -> MinMax:
-        """`stats` of `agent_pos`/`action` grown by the largest shift.
-
-        Shifted windows then still normalise inside [-1, 1], where the sampler clips its actions.
-        """
-        margin = np.zeros(ACTION_DIM, dtype=np.float32)
-        for arm, rotation in enumerate(np.asarray(self.base_rotations, dtype=np.float32)):
-            start = arm * ARM_ACTION_DIM  # |R^T| @ (1, 1, 0): the largest change of each base axis
-            margin[start : start + 3] = self.max_offset_m * np.abs(rotation.T) @ np.array([1.0, 1.0, 0.0])
-        return MinMax(stats.min - margin, stats.max + margin, stats.eps)
-
-
 class PolicyDataset(torch.utils.data.Dataset):
     """Training windows: `n_obs_steps` observations and `horizon` actions from one episode.
 
@@ -383,9 +335,9 @@ class PolicyDataset(torch.utils.data.Dataset):
             (the last observation is step To - 1 of the window).
 
     When `n_points` is below the store's, each observation is re-sampled with `crop_and_sample` (the
-    function the deployed policy uses); with `translate` the window is shifted
-    (`TranslationAugmentation`). Both draw from a generator seeded per (seed, epoch, window), so epochs
-    differ (`set_epoch`) but runs repeat.
+    function the deployed policy uses); with `augmentation` the window is mirrored and/or shifted
+    (`augment.WindowAugmentation`). Both draw from a generator seeded per (seed, epoch, window), so
+    epochs differ (`set_epoch`) but runs repeat.
 
     Args:
         store: the loaded episodes.
@@ -394,8 +346,8 @@ class PolicyDataset(torch.utils.data.Dataset):
         n_action_steps: actions executed per prediction (Ta); sets the padding after the episode end.
         n_points: points per observation (<= the store's); None keeps the store's.
         episode_mask: (E,) episodes to include; None = all.
-        seed: base seed of the point re-sampling and the shifts.
-        translate: shift every window by a random offset (training only); None = as recorded.
+        seed: base seed of the point re-sampling and the augmentation.
+        augmentation: mirror/shift every window at random (training only); None = as recorded.
     """
 
     def __init__(
@@ -407,7 +359,7 @@ class PolicyDataset(torch.utils.data.Dataset):
         n_points: int | None = None,
         episode_mask: np.ndarray | None = None,
         seed: int = 0,
-        translate: TranslationAugmentation | None = None,
+        augmentation: WindowAugmentation | None = None,
     ) -> None:
         if not 1 <= n_obs_steps <= horizon or not 1 <= n_action_steps <= horizon:
             raise DatasetError(
@@ -424,7 +376,7 @@ class PolicyDataset(torch.utils.data.Dataset):
         self.n_obs_steps = n_obs_steps
         self.seed = seed
         self.epoch = 0
-        self.translate = translate
+        self.augmentation = augmentation
         self.indices = sequence_indices(
             store.episode_ends, horizon, n_obs_steps - 1, n_action_steps - 1, episode_mask
         )
@@ -459,10 +411,8 @@ class PolicyDataset(torch.utils.data.Dataset):
             ]
             points = np.stack([p for p, _ in sampled])  # (To, n_points, 3)
             attention = np.stack([a for _, a in sampled])  # (To, n_points)
-        if self.translate is not None:
-            offset = self.translate.sample(rng)
-            increment = self.translate.pose_offset(offset)
-            points, agent_pos, action = points + offset, agent_pos + increment, action + increment
+        if self.augmentation is not None:
+            points, agent_pos, action = self.augmentation.apply(rng, points, agent_pos, action)
         return {
             "point_cloud": torch.from_numpy(np.ascontiguousarray(points, dtype=np.float32)),
             "attention": torch.from_numpy(np.ascontiguousarray(attention, dtype=np.float32)),
@@ -516,11 +466,16 @@ class MinMax:
         return scale, offset
 
 
-def fit_normalizer_stats(store: EpisodeStore, episode_mask: np.ndarray | None = None) -> dict[str, MinMax]:
+def fit_normalizer_stats(
+    store: EpisodeStore,
+    episode_mask: np.ndarray | None = None,
+    augmentation: WindowAugmentation | None = None,
+) -> dict[str, MinMax]:
     """Min-max statistics of `action` and `agent_pos` over the (training) episodes' steps.
 
     Points stay in metres (the set-abstraction radii are metric) and attention is already in [0, 1],
-    so only the low-dimensional fields are normalised.
+    so only the low-dimensional fields are normalised. With `augmentation` the statistics cover every
+    window it can make (`WindowAugmentation.fit`), so those normalise inside [-1, 1] too.
     """
     if episode_mask is None:
         rows = slice(None)
@@ -532,7 +487,8 @@ def fit_normalizer_stats(store: EpisodeStore, episode_mask: np.ndarray | None = 
             ]
             or [np.zeros(0, dtype=np.int64)]
         )
-    return {key: MinMax.fit(store.data[key][rows]) for key in ("action", "agent_pos")}
+    fit = MinMax.fit if augmentation is None else augmentation.fit
+    return {key: fit(store.data[key][rows]) for key in ("action", "agent_pos")}
 
 
 __all__ = [
@@ -544,7 +500,6 @@ __all__ = [
     "EpisodeStore",
     "MinMax",
     "PolicyDataset",
-    "TranslationAugmentation",
     "fit_normalizer_stats",
     "load_store",
     "sequence_indices",

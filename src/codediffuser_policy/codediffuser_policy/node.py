@@ -57,6 +57,8 @@ class PolicyNodeConfig:
         use_ema: deploy the EMA weights (what training validates).
         seed: sampling seed of the diffusion policy.
         num_inference_steps: DDIM steps; 0 keeps the checkpoint's.
+        n_action_steps: actions executed per prediction; 0 keeps the checkpoint's (see
+            `checkpoint.load_policy`).
         max_observation_age_s: hold when the attention cloud is older than this, seconds.
         max_joint_state_age_s: hold when an arm's joint states are older than this, seconds.
         safety: limits every command must satisfy; its `control_period_s` is the command period.
@@ -67,6 +69,7 @@ class PolicyNodeConfig:
     use_ema: bool = True
     seed: int = 0
     num_inference_steps: int = 0
+    n_action_steps: int = 0
     max_observation_age_s: float = 0.5
     max_joint_state_age_s: float = 0.2
     safety: SafetyConfig = field(default_factory=SafetyConfig)
@@ -77,8 +80,11 @@ class PolicyNodeConfig:
                 "max_observation_age_s and max_joint_state_age_s must be > 0, got "
                 f"{self.max_observation_age_s}, {self.max_joint_state_age_s}"
             )
-        if self.num_inference_steps < 0:
-            raise ConfigError(f"num_inference_steps must be >= 0, got {self.num_inference_steps}")
+        if self.num_inference_steps < 0 or self.n_action_steps < 0:
+            raise ConfigError(
+                "num_inference_steps and n_action_steps must be >= 0, got "
+                f"{self.num_inference_steps}, {self.n_action_steps}"
+            )
 
 
 @dataclass
@@ -148,9 +154,14 @@ class PolicyNode(Node):
 
         if not cfg.checkpoint:
             raise ConfigError("checkpoint is required: the `<run>/latest.pt` of `codediffuser train`")
-        self.policy = load_policy(cfg.checkpoint, use_ema=cfg.use_ema, device=cfg.device, seed=cfg.seed)
-        if cfg.num_inference_steps:
-            self.policy.config.num_inference_steps = cfg.num_inference_steps
+        self.policy = load_policy(
+            cfg.checkpoint,
+            use_ema=cfg.use_ema,
+            device=cfg.device,
+            seed=cfg.seed,
+            n_action_steps=cfg.n_action_steps or None,
+            num_inference_steps=cfg.num_inference_steps or None,
+        )
         self.models = {side: load_arm_model(side) for side in SIDES}
         self.safety = SafetyLayer(cfg.safety, self.models)
         self.state = "idle"  # idle | running | estopped

@@ -13,6 +13,7 @@ per-step noise (`DDIM_ETA`).
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from collections.abc import Mapping
 from typing import Literal
@@ -231,6 +232,16 @@ class DiffusionPolicy(nn.Module):
         return self.normalizer.unnormalize("action", trajectory)
 
     # ---- the caller interface -----------------------------------------------------------------------
+
+    def set_action_steps(self, n_action_steps: int) -> None:
+        """Execute `n_action_steps` actions per prediction from now on.
+
+        A deployment choice (see `checkpoint.load_policy`): the weights do not depend on it.
+
+        Raises:
+            ConfigError: outside 1..`config.max_action_steps`.
+        """
+        self.config = dataclasses.replace(self.config, n_action_steps=n_action_steps)
 
     def reset(self, seed: int | None = None) -> None:
         """Forget the observation history (start of an episode) and re-seed sampling."""

@@ -11,7 +11,7 @@ from codediffuser_policy.checkpoint import (
     load_policy,
     save_checkpoint,
 )
-from codediffuser_policy.config import TrainConfig, model_config
+from codediffuser_policy.config import ConfigError, TrainConfig, model_config
 from codediffuser_policy.synthetic import synthetic_episode
 from codediffuser_policy.train import main, train
 
@@ -45,6 +45,19 @@ def test_round_trip_reproduces_predictions(tiny_policy, tmp_path):
     np.testing.assert_array_equal(
         loaded.predict_action(_obs()).actions, tiny_policy.predict_action(_obs()).actions
     )
+
+
+def test_deployment_overrides_change_the_chunk_not_the_weights(tiny_policy, tmp_path):
+    path = save_checkpoint(tmp_path / "ckpt.pt", _payload(tiny_policy))
+    cfg = tiny_policy.config
+    longest = cfg.horizon - cfg.n_obs_steps + 1
+    loaded = load_policy(path, n_action_steps=longest, num_inference_steps=2)
+    assert (loaded.config.n_action_steps, loaded.config.num_inference_steps) == (longest, 2)
+    assert loaded.predict_action(_obs()).actions.shape == (longest, 20)
+    for key, value in tiny_policy.state_dict().items():
+        torch.testing.assert_close(loaded.state_dict()[key], value)
+    with pytest.raises(ConfigError, match="n_action_steps must be in"):
+        load_policy(path, n_action_steps=longest + 1)
 
 
 def test_checkpoint_from_before_the_input_branch_loads_without_it(tiny_store, tmp_path):

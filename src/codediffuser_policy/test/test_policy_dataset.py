@@ -8,13 +8,11 @@ from codediffuser_policy.dataset import (
     DatasetWriter,
     MinMax,
     PolicyDataset,
-    TranslationAugmentation,
     fit_normalizer_stats,
     load_store,
     sequence_indices,
     split_episodes,
 )
-from codediffuser_policy.kinematics import SIDES, load_arm_model
 from codediffuser_policy.synthetic import WORKSPACE_MAX, WORKSPACE_MIN, synthetic_episode
 
 ATTRS = {
@@ -157,73 +155,3 @@ def test_split_keeps_training_episodes():
     np.testing.assert_array_equal(mask, split_episodes(10, 0.2, seed=0))
     with pytest.raises(DatasetError, match="val_ratio"):
         split_episodes(3, 1.0, seed=0)
-
-
-def _aloha_shift(max_offset_m=0.05):
-    rotations = np.stack([load_arm_model(side).base_pose[:3, :3] for side in SIDES])
-    return TranslationAugmentation(max_offset_m, rotations)
-
-
-def test_shift_moves_each_arm_in_its_base_frame():
-    shift = _aloha_shift()
-    increment = shift.pose_offset(np.array([0.03, -0.01, 0.0], np.float32))
-    # the left base faces +x of the world, the right one (yaw 180°) faces -x
-    np.testing.assert_allclose(increment[0:3], [0.03, -0.01, 0.0], atol=1e-6)
-    np.testing.assert_allclose(increment[10:13], [-0.03, 0.01, 0.0], atol=1e-6)
-    assert not increment[3:10].any()
-    assert not increment[13:20].any()
-    offsets = np.stack([shift.sample(np.random.default_rng(i)) for i in range(200)])
-    assert np.abs(offsets[:, :2]).max() <= 0.05
-    assert not offsets[:, 2].any()
-    with pytest.raises(DatasetError, match="base_rotations"):
-        TranslationAugmentation(0.05, np.eye(3))
-
-
-def test_shifted_window_keeps_scene_and_motion_together(tmp_path):
-    writer = _writer(tmp_path / "d.zarr")
-    writer.add_episode(synthetic_episode(8, 16, seed=0), seed=0, success=True, **ATTRS)
-    store = load_store(tmp_path / "d.zarr")
-    window = {"horizon": 4, "n_obs_steps": 2, "n_action_steps": 2, "n_points": 8, "seed": 3}
-    plain = PolicyDataset(store, **window)
-    shift = _aloha_shift()
-    shifted = PolicyDataset(store, **window, translate=shift)
-    a, b = plain[2], shifted[2]
-    np.testing.assert_array_equal(a["attention"], b["attention"])  # the same points were drawn
-    offset = (b["point_cloud"] - a["point_cloud"]).reshape(-1, 3).numpy()
-    np.testing.assert_allclose(offset, np.broadcast_to(offset[0], offset.shape), atol=1e-6)
-    assert np.linalg.norm(offset[0]) > 1e-3
-    increment = shift.pose_offset(offset[0])
-    np.testing.assert_allclose(b["action"] - a["action"], np.broadcast_to(increment, (4, 20)), atol=1e-5)
-    np.testing.assert_allclose(
-        b["agent_pos"] - a["agent_pos"], np.broadcast_to(increment, (2, 20)), atol=1e-5
-    )
-
-
-def test_epochs_draw_new_points_and_shifts(tmp_path):
-    writer = _writer(tmp_path / "d.zarr")
-    writer.add_episode(synthetic_episode(8, 16, seed=0), seed=0, success=True, **ATTRS)
-    store = load_store(tmp_path / "d.zarr")
-    dataset = PolicyDataset(
-        store, horizon=4, n_obs_steps=2, n_action_steps=2, n_points=8, seed=3, translate=_aloha_shift()
-    )
-    first = dataset[1]
-    np.testing.assert_array_equal(dataset[1]["point_cloud"], first["point_cloud"])  # runs repeat
-    dataset.set_epoch(1)
-    second = dataset[1]
-    assert not np.array_equal(second["point_cloud"], first["point_cloud"])
-    assert not np.array_equal(second["action"], first["action"])
-
-
-def test_widened_statistics_cover_every_shift(tmp_path):
-    writer = _writer(tmp_path / "d.zarr")
-    writer.add_episode(synthetic_episode(8, 16, seed=0), seed=0, success=True, **ATTRS)
-    store = load_store(tmp_path / "d.zarr")
-    shift = _aloha_shift(0.05)
-    stats = {key: shift.widen(value) for key, value in fit_normalizer_stats(store).items()}
-    scale, offset = stats["action"].scale_offset()
-    for corner in ([0.05, 0.05, 0], [0.05, -0.05, 0], [-0.05, 0.05, 0], [-0.05, -0.05, 0]):
-        moved = store.data["action"] + shift.pose_offset(np.array(corner, np.float32))
-        normed = moved * scale + offset
-        assert normed.min() >= -1 - 1e-5
-        assert normed.max() <= 1 + 1e-5
-    np.testing.assert_allclose(stats["action"].max[3:10], fit_normalizer_stats(store)["action"].max[3:10])
