@@ -33,6 +33,7 @@ DEMO_RECIPE = Recipe(
     num_epochs=100,
     lr=1e-3,
     lr_warmup_steps=200,
+    mirror=True,
 )
 """What the demo trains when no checkpoint is shipped or cached: ≈ 2500 optimiser steps (≈ 5 steps/s on
 2 idle cores, ≈ 9 min) after recording 20 demonstrations (≈ 10 s each), inside the 20-minute budget."""

@@ -96,7 +96,12 @@ SCALES: dict[str, Scale] = {
         curve_episodes=2,
         grounding_instructions=25,
         recipe=Recipe(
-            record_points=1024, model_overrides=LIGHT_MODEL, num_epochs=100, lr=1e-3, lr_warmup_steps=200
+            record_points=1024,
+            model_overrides=LIGHT_MODEL,
+            num_epochs=100,
+            lr=1e-3,
+            lr_warmup_steps=200,
+            mirror=True,
         ),
         action_steps=15,
     ),
