@@ -332,7 +332,10 @@ def train_policies(recipes: Sequence[Recipe], jobs: int, threads: int, log) -> N
     missing = [recipe for recipe in recipes if not is_cached(recipe)]
     if jobs <= 1 or len(missing) <= 1:
         return
-    for recipe in missing:
+    # largest first: a store that already holds more episodes gives a smaller recipe a copy of its
+    # first ones, while recording the smaller count first would hand that recipe the store itself,
+    # which the larger recording then grows under it
+    for recipe in sorted(missing, key=lambda r: r.episodes, reverse=True):
         recipe_data(recipe)
     workers = min(jobs, len(missing))
     per_worker = max(1, threads // workers)

@@ -1,5 +1,6 @@
 """`codediffuser eval` at tiny size, and its bookkeeping (subsets of stores, rates, tables)."""
 
+import dataclasses
 import json
 import math
 
@@ -119,3 +120,29 @@ def test_recorded_actions_replayed_through_ik_complete_the_task():
         closest.append(closest_approach(env, allowed))
     assert env.evaluate()["success"]
     assert min(closest) <= REACH_M  # the evaluation's "reached" criterion holds for the expert's grasp
+
+
+def test_parallel_training_records_the_largest_demonstration_count_first(monkeypatch):
+    """A 20-demonstration recipe must get a copy of the first 20 episodes, not the store that the
+    60-demonstration recording grows afterwards."""
+    import concurrent.futures
+
+    import codediffuser.e2e_policy as e2e_policy
+    from codediffuser import evaluate
+
+    recorded, trained = [], []
+    monkeypatch.setattr(e2e_policy, "is_cached", lambda recipe: False)
+    monkeypatch.setattr(e2e_policy, "recipe_data", lambda recipe: recorded.append(recipe.episodes))
+
+    class InlinePool(concurrent.futures.ThreadPoolExecutor):
+        def __init__(self, workers, mp_context=None):
+            super().__init__(workers)
+
+    monkeypatch.setattr(evaluate, "ProcessPoolExecutor", InlinePool)
+    monkeypatch.setattr(evaluate, "_train_in_worker", lambda recipe, threads: trained.append(threads) or "ok")
+    base = SCALES["tiny"].recipe
+    recipes = [dataclasses.replace(base, episodes=n) for n in (20, 60)]
+    recipes.append(dataclasses.replace(base, episodes=60, use_attention=False))
+    evaluate.train_policies(recipes, jobs=3, threads=2, log=lambda message: None)
+    assert recorded == [60, 60, 20]
+    assert trained == [1, 1, 1]
