@@ -67,11 +67,9 @@ class WindowAugmentation:
         if not self.translate_m >= 0:
             raise DatasetError(f"translate_m must be >= 0, got {self.translate_m}")
         left, right = np.asarray(self.base_poses, dtype=np.float64)
-        mirrored = left.copy()
-        mirrored[:3, :3] = MIRROR_WORLD @ left[:3, :3] @ MIRROR_GRIPPER
-        mirrored[:3, 3] = MIRROR_WORLD @ left[:3, 3]
-        # 1e-4: ALOHA's right base is yawed 3.14158 rad, not π (a 7e-6 rotation entry)
-        if self.mirror and not np.allclose(mirrored, right, atol=1e-4):
+        # a base frame mirrors like a gripper frame (its y axis is the lateral one); 1e-4: ALOHA's
+        # right base is yawed 3.14158 rad, not π (a 7e-6 rotation entry)
+        if self.mirror and not np.allclose(mirror_world_pose(left), right, atol=1e-4):
             raise DatasetError(
                 "mirror needs the right arm's base to be the mirror image of the left's about x = 0; "
                 f"got left {left[:3, 3].round(3).tolist()}, right {right[:3, 3].round(3).tolist()}"
