@@ -385,7 +385,7 @@ class PolicyDataset(torch.utils.data.Dataset):
         return len(self.indices)
 
     def set_epoch(self, epoch: int) -> None:
-        """Draw the next epoch's point samples and shifts (the training loop calls it every epoch)."""
+        """Draw the next epoch's point samples and augmentations (the training loop calls it every epoch)."""
         self.epoch = int(epoch)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
