@@ -1,4 +1,4 @@
-"""Fixtures shared by the end-to-end tests (demo and eval)."""
+"""Fixtures of the end-to-end tests."""
 
 from pathlib import Path
 
@@ -7,7 +7,7 @@ import pytest
 
 @pytest.fixture
 def shared_cache(tmp_path_factory, monkeypatch) -> Path:
-    """One cache per test session: the tiny demonstrations are recorded once for the demo and eval tests."""
+    """One cache per test session: tiny demonstrations and policies are recorded and trained once."""
     cache = tmp_path_factory.getbasetemp() / "e2e-cache"
     monkeypatch.setenv("CODEDIFFUSER_CACHE", str(cache))
     return cache

@@ -17,10 +17,12 @@ from codediffuser_policy.synthetic import WORKSPACE_MAX, WORKSPACE_MIN, syntheti
 
 @pytest.mark.render
 @pytest.mark.slow
-def test_eval_tiny_writes_tables_plots_and_finite_rates(shared_cache, tmp_path, capsys):
+def test_eval_tiny_writes_tables_plots_and_finite_rates(tmp_path, monkeypatch, capsys):
+    # a cache of its own: the attention policy and the baseline are both missing, so they are trained
+    # side by side in two worker processes (a shared cache may already hold one of them)
+    monkeypatch.setenv("CODEDIFFUSER_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "eval"
     assert main(["--scale", "tiny", "--out", str(out), "--jobs", "2", "--threads", "2"]) == 0
-    # the attention policy and the baseline are trained side by side in two worker processes
     assert "training 2 policies, 2 at a time with 1 thread(s) each" in capsys.readouterr().out
     for name in ("results.json", "results.md", "success_by_level.png", "success_vs_demos.png"):
         assert (out / name).stat().st_size > 0, name
