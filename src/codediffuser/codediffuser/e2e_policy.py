@@ -29,6 +29,9 @@ SHIPPED_DIR = Path(__file__).resolve().parents[3] / "checkpoints"
 SHIPPED_NAME = "policy.pt"
 LIGHT_MODEL: dict[str, Any] = {"n_points": 256, "sa_npoints": (64, 16), "sa_nsamples": (16, 16)}
 """The CPU preset with a lighter point encoder (256 points): ≈ 3× cheaper training steps on 2 cores."""
+RECORDING_VERSION = 2
+"""Bumped whenever `codediffuser generate` records different content for the same recipe, so cached
+stores and policies of the old recording are not reused (2: a task's `crop_top_m` lowers the crop box)."""
 DEPLOY_KEYS = ("format", "model_config", "train_config", "model", "ema_model", "step", "epoch")
 """Checkpoint entries kept in a shipped (deploy-only) checkpoint: no optimiser or EMA state."""
 
@@ -85,14 +88,15 @@ class Recipe:
             )
 
     def key(self) -> str:
-        """Short stable identifier of the recipe (cache folder names)."""
-        text = json.dumps(dataclasses.asdict(self), sort_keys=True)
+        """Short stable identifier of the recipe (cache folder names); changes with `data_key`."""
+        text = json.dumps({**dataclasses.asdict(self), "data": self.data_key()}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
     def data_key(self) -> str:
         """Identifier of the demonstrations alone (runs that differ only in training share data)."""
         fields = ("task", "data_seed", "record_points", "width", "height")
-        text = json.dumps({f: getattr(self, f) for f in fields}, sort_keys=True)
+        values = {f: getattr(self, f) for f in fields}
+        text = json.dumps({**values, "recording": RECORDING_VERSION}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
     def train_config(self, data: Path, out: Path) -> TrainConfig:

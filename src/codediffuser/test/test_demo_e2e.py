@@ -57,10 +57,15 @@ def test_demo_refuses_bad_arguments(capsys):
     assert "--max-steps" in capsys.readouterr().err
 
 
-def test_recipe_keys_separate_runs_but_share_data():
+def test_recipe_keys_separate_runs_but_share_data(monkeypatch):
     baseline = Recipe(**{**TINY.__dict__, "use_attention": False})
     assert TINY.key() != baseline.key()
     assert TINY.data_key() == baseline.data_key()
     more = Recipe(**{**TINY.__dict__, "record_points": 128})
     assert more.data_key() != TINY.data_key()
+    # A new recording version retires every cached store and every policy trained on one.
+    old_key, old_data = TINY.key(), TINY.data_key()
+    monkeypatch.setattr("codediffuser.e2e_policy.RECORDING_VERSION", -1)
+    assert TINY.data_key() != old_data
+    assert TINY.key() != old_key
     assert "--no-use-attention" in baseline.command(Path("d"), Path("o"))

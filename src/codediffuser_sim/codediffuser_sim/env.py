@@ -143,6 +143,11 @@ class TaskEnv(ABC):
     name: ClassVar[str] = ""
     max_duration_s: ClassVar[float] = 12.0
     """Simulated time after which an episode is over (the expert needs less)."""
+    crop_top_m: ClassVar[float | None] = None
+    """Top (world z, m) of the crop box the policy sees, when the task needs less than the recording's:
+    the highest a task object reaches in a demonstration plus a margin. Above it the cameras see only the
+    arms, whose pose the policy already has from proprioception, so cutting them leaves the sampled
+    points on the scene. None keeps the `RecordConfig` box."""
 
     def __init__(self, config: SimConfig | None = None):
         self.config = config or SimConfig()

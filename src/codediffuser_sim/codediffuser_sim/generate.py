@@ -55,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from codediffuser_sim.config import load_sim_config
     from codediffuser_sim.env import SimConfig, SimError, make_env
     from codediffuser_sim.expert import ExpertError
-    from codediffuser_sim.record import RecordConfig, open_writer, record_episode
+    from codediffuser_sim.record import RecordConfig, open_writer, record_episode, task_record_config
 
     out = args.out or Path("data") / f"{args.task}.zarr"
     sim, config = load_sim_config(args.config) if args.config else (SimConfig(), RecordConfig())
@@ -64,6 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.n_points is not None:
         config = dataclasses.replace(config, n_points=args.n_points)
     env = make_env(args.task, sim)
+    config = task_record_config(config, env)
     writer = open_writer(out, env, config)
     done_seeds = [e["seed"] for e in zarr.open_group(str(out), mode="r")["meta"].attrs["episodes"]]
     seed = max(done_seeds) + 1 if done_seeds else args.seed

@@ -10,6 +10,7 @@ training targets are exactly what the expert asked the robot to do.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -58,6 +59,16 @@ class RecordConfig:
             voxel_size_m=self.voxel_size_m,
             outlier_neighbors=self.outlier_neighbors,
         )
+
+
+def task_record_config(config: RecordConfig, env: TaskEnv) -> RecordConfig:
+    """`config` with the top of its crop box lowered to the task's `crop_top_m` (if that is lower)."""
+    if env.crop_top_m is None or env.crop_top_m >= config.workspace_max[2]:
+        return config
+    if env.crop_top_m <= config.workspace_min[2]:
+        raise ValueError(f"task {env.name!r} crop top {env.crop_top_m} m is below the box's bottom")
+    top = (*config.workspace_max[:2], env.crop_top_m)
+    return dataclasses.replace(config, workspace_max=top)
 
 
 def command_to_action(env: TaskEnv, command: np.ndarray) -> np.ndarray:

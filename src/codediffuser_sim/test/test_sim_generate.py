@@ -41,6 +41,9 @@ def test_generate_writes_the_dataset_format_and_resumes(tmp_path, capsys):
     assert 0 < attention.mean() < 0.5
     assert set(np.unique(attention)) <= {0.0, 1.0}
     assert np.all(points[..., 2] >= 0.004 - 1e-6)
+    # Pack Battery's crop box stops at its `crop_top_m`: the arms above it are left out.
+    assert root.attrs["workspace_max"][2] == pytest.approx(0.2)
+    assert points[..., 2].max() <= 0.2 + 1e-6
     # The last action of an episode opens the gripper of the arm that worked (release).
     last = root["data/action"][ends[0] - 1]
     assert max(last[9], last[19]) == pytest.approx(1.0)
@@ -71,3 +74,20 @@ def test_sim_yaml_is_the_dataclass_schema(tmp_path):
     bad.write_text("sim:\n  physics_hz: 500\n  control_hz: 7\n")
     with pytest.raises(SimError, match="multiple"):
         load_sim_config(bad)
+
+
+def test_task_record_config_only_lowers_the_crop_top():
+    from types import SimpleNamespace
+
+    from codediffuser_sim.record import RecordConfig, task_record_config
+
+    config = RecordConfig(n_points=64)
+    lowered = task_record_config(config, SimpleNamespace(name="t", crop_top_m=0.2))
+    assert lowered.workspace_max == (0.4, 0.3, 0.2)
+    assert lowered.fusion.workspace_max == (0.4, 0.3, 0.2)
+    assert lowered.workspace_min == config.workspace_min
+    assert lowered.n_points == 64
+    assert task_record_config(config, SimpleNamespace(name="t", crop_top_m=None)) is config
+    assert task_record_config(config, SimpleNamespace(name="t", crop_top_m=0.9)) is config
+    with pytest.raises(ValueError, match="below the box"):
+        task_record_config(config, SimpleNamespace(name="t", crop_top_m=0.001))

@@ -91,6 +91,10 @@ class PackBatteryEnv(TaskEnv):
     """Pack Battery task (see the module docstring)."""
 
     max_duration_s = 9.0
+    crop_top_m = 0.2
+    """The carried battery's top stays below 0.17 m. Measured on 60 demonstrations: 60 % of the points
+    of the full box lie above 0.2 m (the arms); without them the attended battery and slot get 18 of
+    256 sampled points instead of 7 (medians)."""
     sample_layout = staticmethod(sample_layout)
 
     def load_objects(self, objects: Sequence[SceneObject]) -> dict[int, sapien.Entity]:
