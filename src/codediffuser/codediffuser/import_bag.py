@@ -268,11 +268,11 @@ def arm_joints(msg: Any, side: str) -> np.ndarray:
 
 def ee_vector(side: str, joints: np.ndarray) -> np.ndarray:
     """(10,) [xyz (m, arm base frame), rot6d, gripper] of one arm from its (7,) `arm_joints`."""
-    from codediffuser_perception.geometry import matrix_to_rot6d
+    from codediffuser_perception.geometry import pose_to_xyz_rot6d
     from codediffuser_policy.kinematics import load_arm_model
 
     T = load_arm_model(side).fk(joints[:6])
-    return np.concatenate([T[:3, 3], matrix_to_rot6d(T[:3, :3]), joints[6:7]])
+    return np.concatenate([pose_to_xyz_rot6d(T), joints[6:7]])
 
 
 def check_rig(bag: Bag, rig: CamerasConfig, infos: Mapping[str, Any], max_fx_diff: float = 0.02) -> None:

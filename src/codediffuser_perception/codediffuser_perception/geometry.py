@@ -33,6 +33,22 @@ def rot6d_to_matrix(d6: np.ndarray) -> np.ndarray:
     return np.stack([b1, b2, b3], axis=-1)
 
 
+def pose_to_xyz_rot6d(T: np.ndarray) -> np.ndarray:
+    """(..., 4, 4) poses → (..., 9) [xyz, rot6d]: the pose part of an arm's action block."""
+    T = np.asarray(T)
+    return np.concatenate([T[..., :3, 3], matrix_to_rot6d(T[..., :3, :3])], axis=-1)
+
+
+def xyz_rot6d_to_pose(v: np.ndarray) -> np.ndarray:
+    """(..., >= 9) [xyz, rot6d, ...] → (..., 4, 4) poses; entries after the ninth (the gripper) are ignored."""
+    v = np.asarray(v, dtype=np.float64)
+    T = np.zeros((*v.shape[:-1], 4, 4))
+    T[..., :3, :3] = rot6d_to_matrix(v[..., 3:9])
+    T[..., :3, 3] = v[..., :3]
+    T[..., 3, 3] = 1.0
+    return T
+
+
 def make_pose(R: np.ndarray, t: np.ndarray) -> np.ndarray:
     """A (4, 4) homogeneous transform from a (3, 3) rotation and a (3,) translation."""
     T = np.eye(4)

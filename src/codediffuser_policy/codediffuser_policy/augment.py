@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from codediffuser_perception.geometry import matrix_to_rot6d, rot6d_to_matrix
+from codediffuser_perception.geometry import pose_to_xyz_rot6d, xyz_rot6d_to_pose
 from codediffuser_perception.types import ARM_ACTION_DIM
 from codediffuser_policy.dataset import DatasetError, MinMax
 
@@ -82,15 +82,10 @@ class WindowAugmentation:
         out = np.empty_like(rows)
         for arm in (0, 1):
             block = rows[..., arm * ARM_ACTION_DIM : (arm + 1) * ARM_ACTION_DIM]
-            T = np.zeros((*block.shape[:-1], 4, 4))
-            T[..., :3, :3] = rot6d_to_matrix(block[..., 3:9])
-            T[..., :3, 3] = block[..., :3]
-            T[..., 3, 3] = 1.0
             other = 1 - arm
-            T_other = np.linalg.inv(bases[other]) @ mirror_world_pose(bases[arm] @ T)
+            T_other = np.linalg.inv(bases[other]) @ mirror_world_pose(bases[arm] @ xyz_rot6d_to_pose(block))
             start = other * ARM_ACTION_DIM
-            out[..., start : start + 3] = T_other[..., :3, 3]
-            out[..., start + 3 : start + 9] = matrix_to_rot6d(T_other[..., :3, :3])
+            out[..., start : start + 9] = pose_to_xyz_rot6d(T_other)
             out[..., start + 9] = block[..., 9]
         return out
 

@@ -33,7 +33,7 @@ from sensor_msgs.msg import JointState, PointCloud2
 from std_srvs.srv import Trigger
 
 from codediffuser_perception import ros_conversions as conv
-from codediffuser_perception.geometry import matrix_to_rot6d, rot6d_to_matrix
+from codediffuser_perception.geometry import pose_to_xyz_rot6d, xyz_rot6d_to_pose
 from codediffuser_perception.node import spin_until_shutdown
 from codediffuser_perception.ros_params import ConfigError, declare_config
 from codediffuser_perception.types import ARM_ACTION_DIM, ActionChunk, PerceptionError
@@ -120,7 +120,7 @@ def agent_pos(models: dict[str, Any], q: np.ndarray) -> np.ndarray:
     parts = []
     for i, side in enumerate(SIDES):
         T = models[side].fk(q[7 * i : 7 * i + 6])
-        parts += [T[:3, 3], matrix_to_rot6d(T[:3, :3]), [q[7 * i + 6]]]
+        parts += [pose_to_xyz_rot6d(T), [q[7 * i + 6]]]
     return np.concatenate(parts).astype(np.float32)
 
 
@@ -135,9 +135,7 @@ def chunk_to_joints(models: dict[str, Any], chunk: ActionChunk, q_start: np.ndar
     for k, action in enumerate(chunk.actions):
         for i, side in enumerate(SIDES):
             a = action[i * ARM_ACTION_DIM : (i + 1) * ARM_ACTION_DIM]
-            T = np.eye(4)
-            T[:3, :3], T[:3, 3] = rot6d_to_matrix(a[3:9]), a[:3]
-            seed[7 * i : 7 * i + 6] = models[side].ik(T, q0=seed[7 * i : 7 * i + 6])
+            seed[7 * i : 7 * i + 6] = models[side].ik(xyz_rot6d_to_pose(a), q0=seed[7 * i : 7 * i + 6])
             seed[7 * i + 6] = float(np.clip(a[9], 0.0, 1.0))
         targets[k] = seed
     return targets

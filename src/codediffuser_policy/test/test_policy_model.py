@@ -5,7 +5,12 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
-from codediffuser_perception.geometry import matrix_to_rot6d, rot6d_to_matrix
+from codediffuser_perception.geometry import (
+    matrix_to_rot6d,
+    pose_to_xyz_rot6d,
+    rot6d_to_matrix,
+    xyz_rot6d_to_pose,
+)
 from codediffuser_perception.types import PerceptionError
 from codediffuser_policy.config import (
     ConfigError,
@@ -160,6 +165,18 @@ def test_rot6d_round_trip_and_projection():
         )
     np.testing.assert_allclose(rot6d_to_matrix(projected[:, 13:19]), R, atol=1e-5)
     assert np.all(projected[:, 9] == 1.0)
+
+
+def test_pose_blocks_round_trip_batched():
+    T = np.zeros((2, 5, 4, 4))
+    T[..., :3, :3] = Rotation.random(10, random_state=1).as_matrix().reshape(2, 5, 3, 3)
+    T[..., :3, 3] = np.random.default_rng(0).normal(size=(2, 5, 3))
+    T[..., 3, 3] = 1.0
+    block = pose_to_xyz_rot6d(T)
+    assert block.shape == (2, 5, 9)
+    with_gripper = np.concatenate([block, np.full((2, 5, 1), 0.3)], axis=-1)
+    np.testing.assert_allclose(xyz_rot6d_to_pose(with_gripper), T, atol=1e-12)
+    np.testing.assert_allclose(pose_to_xyz_rot6d(T[0, 0]), block[0, 0])
 
 
 def _obs(t=0, seed=0, n=64):

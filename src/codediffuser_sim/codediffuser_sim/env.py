@@ -23,7 +23,7 @@ from typing import ClassVar
 import numpy as np
 import sapien
 
-from codediffuser_perception.geometry import matrix_to_rot6d
+from codediffuser_perception.geometry import pose_to_xyz_rot6d, xyz_rot6d_to_pose
 from codediffuser_perception.types import ARM_ACTION_DIM, CameraView
 from codediffuser_policy.kinematics import convert_gripper
 from codediffuser_sim.cameras import CameraRig, CameraSpec, load_camera_specs
@@ -320,7 +320,7 @@ class TaskEnv(ABC):
             arm = self.arms[side]
             T = arm.model.fk(arm.q_arm)
             out[i * ARM_ACTION_DIM : (i + 1) * ARM_ACTION_DIM] = np.concatenate(
-                [T[:3, 3], matrix_to_rot6d(T[:3, :3]), [arm.gripper]]
+                [pose_to_xyz_rot6d(T), [arm.gripper]]
             )
         return out
 
@@ -448,8 +448,6 @@ def ee_action_to_command(env: TaskEnv, action: np.ndarray) -> np.ndarray:
     Raises:
         ValueError: malformed action; `UnreachablePose` when IK fails.
     """
-    from codediffuser_perception.geometry import rot6d_to_matrix
-
     action = np.asarray(action, dtype=np.float64)
     if action.shape != (2 * ARM_ACTION_DIM,) or not np.all(np.isfinite(action)):
         raise SimError(f"action must be a finite ({2 * ARM_ACTION_DIM},) vector, got {action.shape}")
@@ -457,10 +455,7 @@ def ee_action_to_command(env: TaskEnv, action: np.ndarray) -> np.ndarray:
     for i, side in enumerate(SIDES):
         arm = env.arms[side]
         a = action[i * ARM_ACTION_DIM : (i + 1) * ARM_ACTION_DIM]
-        T = np.eye(4)
-        T[:3, :3] = rot6d_to_matrix(a[3:9])
-        T[:3, 3] = a[:3]
-        command[7 * i : 7 * i + 6] = arm.model.ik(T, q0=arm.q_arm)
+        command[7 * i : 7 * i + 6] = arm.model.ik(xyz_rot6d_to_pose(a), q0=arm.q_arm)
         command[7 * i + 6] = float(np.clip(a[9], 0.0, 1.0))
     return command
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from codediffuser_perception.attention import ground_truth_attention
 from codediffuser_perception.fusion import FusionConfig, fuse_views
-from codediffuser_perception.geometry import matrix_to_rot6d
+from codediffuser_perception.geometry import pose_to_xyz_rot6d
 from codediffuser_perception.sampling import crop_and_sample
 from codediffuser_perception.types import ARM_ACTION_DIM
 from codediffuser_policy.dataset import DatasetWriter
@@ -77,7 +77,7 @@ def command_to_action(env: TaskEnv, command: np.ndarray) -> np.ndarray:
     for i, side in enumerate(SIDES):
         T = env.arms[side].model.fk(command[7 * i : 7 * i + 6])
         action[i * ARM_ACTION_DIM : (i + 1) * ARM_ACTION_DIM] = np.concatenate(
-            [T[:3, 3], matrix_to_rot6d(T[:3, :3]), [command[7 * i + 6]]]
+            [pose_to_xyz_rot6d(T), [command[7 * i + 6]]]
         )
     return action
 
