@@ -200,6 +200,8 @@ class RolloutResult:
             (`instruction.valid_objects`), over the episode — partial progress of a failed episode: it
             tells a policy that goes for an allowed object and misses the grasp from one that goes for
             the wrong object or nowhere.
+        max_lift_m: the highest any allowed object rose above its height at the start — tells a
+            policy that picked an allowed object up and failed the placement from one that never held it.
     """
 
     success: bool
@@ -209,6 +211,7 @@ class RolloutResult:
     ik_failures: int
     attention_lost_steps: int
     closest_approach_m: float
+    max_lift_m: float
 
 
 def run_policy(
@@ -247,8 +250,11 @@ def run_policy(
     ik_failures, held, steps = 0, 0, 0
     valid = env.instruction.valid_objects if env.instruction is not None else ()
     closest = math.inf
+    start_z = {i: env.pose(i)[2, 3] for i in valid}
+    lift = 0.0
     for t in range(max_steps):
         closest = min(closest, closest_approach(env, valid))
+        lift = max(lift, highest_lift(env, start_z))
         cloud = fuse(obs, record)
         values = attention(cloud) if attention is not None else np.zeros(len(cloud), np.float32)
         if on_step is not None:
@@ -270,6 +276,7 @@ def run_policy(
         if held >= SUCCESS_HOLD_STEPS:
             break
     closest = min(closest, closest_approach(env, valid))
+    lift = max(lift, highest_lift(env, start_z))
     evaluation = env.evaluate()
     return RolloutResult(
         success=bool(evaluation["success"]),
@@ -279,6 +286,7 @@ def run_policy(
         ik_failures=ik_failures,
         attention_lost_steps=0 if attention is None else attention.lost_steps,
         closest_approach_m=closest,
+        max_lift_m=lift,
     )
 
 
@@ -289,3 +297,8 @@ def closest_approach(env: TaskEnv, object_ids: Sequence[int]) -> float:
         (float(np.linalg.norm(tcp - env.pose(i)[:3, 3])) for tcp in tcps for i in object_ids),
         default=math.inf,
     )
+
+
+def highest_lift(env: TaskEnv, start_z: dict[int, float]) -> float:
+    """How far (m) the highest of the objects in `start_z` (id → starting height) is above its start."""
+    return max((float(env.pose(i)[2, 3] - z) for i, z in start_z.items()), default=0.0)

@@ -283,28 +283,33 @@ def rollout(
         "ik_failures": result.ik_failures,
         "attention_lost_steps": result.attention_lost_steps,
         "closest_approach_m": round(result.closest_approach_m, 4),
+        "max_lift_m": round(result.max_lift_m, 4),
     }
 
 
 REACH_M = 0.03
 """A gripper's TCP within this distance of an allowed object counts as having reached it (the scripted
 grasps close about 1.3 cm above a battery's centre)."""
+LIFT_M = 0.03
+"""An allowed object raised this far above its starting height counts as picked up (the scripted carries
+lift it about 10 cm; pushing or toppling one does not raise it this far)."""
 
 
 def rate(rows: Sequence[dict]) -> dict:
-    """Success and reach counts of rollout records.
+    """Success, reach and pick-up counts of rollout records.
 
     Returns:
         {"success": k, "total": n, "rate": k / n (NaN when n = 0), "reached": episodes whose closest
-        approach to an allowed object was within `REACH_M`}.
+        approach to an allowed object was within `REACH_M`, "lifted": episodes that raised an allowed
+        object by `LIFT_M`}.
     """
     k = sum(bool(r["success"]) for r in rows)
-    reached = sum(r.get("closest_approach_m", math.inf) <= REACH_M for r in rows)
     return {
         "success": k,
         "total": len(rows),
         "rate": k / len(rows) if rows else math.nan,
-        "reached": reached,
+        "reached": sum(r.get("closest_approach_m", math.inf) <= REACH_M for r in rows),
+        "lifted": sum(r.get("max_lift_m", 0.0) >= LIFT_M for r in rows),
     }
 
 
@@ -439,6 +444,10 @@ def _reached(cell: dict) -> str:
     return f"{cell['reached']}/{cell['total']}"
 
 
+def _lifted(cell: dict) -> str:
+    return f"{cell['lifted']}/{cell['total']}"
+
+
 def _level_tables(summary: dict, heading: str, cell_text: Callable[[dict], str]) -> list[str]:
     """One markdown table per task: a row per ambiguity level, a column per condition."""
     lines = []
@@ -479,15 +488,24 @@ def markdown(
         "",
     ]
     lines += _level_tables(summary, "####", _reached)
+    lines += [
+        f"### Picked up an allowed object (raised at least {100 * LIFT_M:.0f} cm)",
+        "",
+        "Partial progress one stage further: the grasp held, the placement failed or the time ran out.",
+        "",
+    ]
+    lines += _level_tables(summary, "####", _lifted)
     lines += ["## Success vs number of demonstrations ((a), all levels)", ""]
     for task, points in summary["success_vs_demos"].items():
         lines += [
             f"### {task}",
             "",
-            "| demonstrations | success | reached an allowed object |",
-            "|---|---|---|",
+            "| demonstrations | success | reached an allowed object | picked one up |",
+            "|---|---|---|---|",
         ]
-        lines += [f"| {n} | {_pct(cell)} | {_reached(cell)} |" for n, cell in points.items()]
+        lines += [
+            f"| {n} | {_pct(cell)} | {_reached(cell)} | {_lifted(cell)} |" for n, cell in points.items()
+        ]
         lines.append("")
     lines += ["## Grounding rate of the code generator (offline)", ""]
     lines += ["| task | " + " | ".join(scale.levels) + " |", "|---|" + "---|" * len(scale.levels)]

@@ -8,9 +8,19 @@ import numpy as np
 import pytest
 import zarr
 
-from codediffuser.e2e_episode import closest_approach
+from codediffuser.e2e_episode import closest_approach, highest_lift
 from codediffuser.e2e_policy import subset_store
-from codediffuser.evaluate import CONDITIONS, REACH_M, SCALES, TaskResults, main, markdown, rate, summarise
+from codediffuser.evaluate import (
+    CONDITIONS,
+    LIFT_M,
+    REACH_M,
+    SCALES,
+    TaskResults,
+    main,
+    markdown,
+    rate,
+    summarise,
+)
 from codediffuser_policy.dataset import DatasetWriter
 from codediffuser_policy.synthetic import WORKSPACE_MAX, WORKSPACE_MIN, synthetic_episode
 
@@ -66,8 +76,22 @@ def test_summary_counts_each_condition_and_level():
     scale = SCALES["tiny"]
     r = TaskResults("pack_battery", grounding={"object": {"correct": 1, "total": 2, "rate": 0.5}})
     r.rollouts = [
-        {"level": "object", "condition": "codegen", "success": True, "demos": 1, "closest_approach_m": 0.01},
-        {"level": "object", "condition": "codegen", "success": False, "demos": 1, "closest_approach_m": 0.02},
+        {
+            "level": "object",
+            "condition": "codegen",
+            "success": True,
+            "demos": 1,
+            "closest_approach_m": 0.01,
+            "max_lift_m": 0.1,
+        },
+        {
+            "level": "object",
+            "condition": "codegen",
+            "success": False,
+            "demos": 1,
+            "closest_approach_m": 0.02,
+            "max_lift_m": 0.01,
+        },
         {
             "level": "object",
             "condition": "ground_truth",
@@ -85,7 +109,7 @@ def test_summary_counts_each_condition_and_level():
     ]
     summary = summarise([r], scale)
     cells = summary["success"]["pack_battery"]["object"]
-    assert cells["codegen"] == {"success": 1, "total": 2, "rate": 0.5, "reached": 2}
+    assert cells["codegen"] == {"success": 1, "total": 2, "rate": 0.5, "reached": 2, "lifted": 1}
     assert cells["no_attention"]["reached"] == 0
     assert cells["ground_truth"]["rate"] == 1.0
     assert cells["no_attention"]["rate"] == 0.0
@@ -93,6 +117,8 @@ def test_summary_counts_each_condition_and_level():
     text = markdown(summary, [r], scale, "codediffuser eval --scale tiny", 60.0)
     assert "| object | 50% (1/2) | 100% (1/1) | 0% (0/1) |" in text
     assert "| object | 2/2 | 1/1 | 0/1 |" in text  # reached an allowed object
+    assert "| object | 1/2 | 0/1 | 0/1 |" in text  # picked one up (rows without the figure count 0)
+    assert "| 1 | 50% (1/2) | 2/2 | 1/2 |" in text  # success vs demonstrations
     assert "| pack_battery | 1/2 |" in text
     assert math.isnan(rate([])["rate"])
 
@@ -116,12 +142,16 @@ def test_recorded_actions_replayed_through_ik_complete_the_task():
     env.reset(0, "none")
     allowed = env.instruction.valid_objects
     assert closest_approach(env, allowed) > REACH_M  # the arms start at home, away from the batteries
-    closest = []
+    start_z = {i: env.pose(i)[2, 3] for i in allowed}
+    closest, lift = [], []
     for command in expert_commands(env):
         env.step(env.validate_command(ee_action_to_command(env, command_to_action(env, command))))
         closest.append(closest_approach(env, allowed))
+        lift.append(highest_lift(env, start_z))
     assert env.evaluate()["success"]
     assert min(closest) <= REACH_M  # the evaluation's "reached" criterion holds for the expert's grasp
+    assert lift[0] < LIFT_M <= max(lift)  # and its "picked up" one for the carry
+    assert lift[-1] < LIFT_M  # a battery down in its slot is no longer lifted
 
 
 def test_parallel_training_records_the_largest_demonstration_count_first(monkeypatch):
