@@ -200,8 +200,9 @@ class RolloutResult:
             (`instruction.valid_objects`), over the episode — partial progress of a failed episode: it
             tells a policy that goes for an allowed object and misses the grasp from one that goes for
             the wrong object or nowhere.
-        max_lift_m: the highest any allowed object rose above its height at the start — tells a
-            policy that picked an allowed object up and failed the placement from one that never held it.
+        max_lift_m: the highest any allowed object rose above its height at the start while in a
+            gripper (`held_lift`) — tells a policy that picked an allowed object up and failed the
+            placement from one that never held it.
     """
 
     success: bool
@@ -254,7 +255,7 @@ def run_policy(
     lift = 0.0
     for t in range(max_steps):
         closest = min(closest, closest_approach(env, valid))
-        lift = max(lift, highest_lift(env, start_z))
+        lift = max(lift, held_lift(env, start_z))
         cloud = fuse(obs, record)
         values = attention(cloud) if attention is not None else np.zeros(len(cloud), np.float32)
         if on_step is not None:
@@ -276,7 +277,7 @@ def run_policy(
         if held >= SUCCESS_HOLD_STEPS:
             break
     closest = min(closest, closest_approach(env, valid))
-    lift = max(lift, highest_lift(env, start_z))
+    lift = max(lift, held_lift(env, start_z))
     evaluation = env.evaluate()
     return RolloutResult(
         success=bool(evaluation["success"]),
@@ -299,6 +300,21 @@ def closest_approach(env: TaskEnv, object_ids: Sequence[int]) -> float:
     )
 
 
-def highest_lift(env: TaskEnv, start_z: dict[int, float]) -> float:
-    """How far (m) the highest of the objects in `start_z` (id → starting height) is above its start."""
-    return max((float(env.pose(i)[2, 3] - z) for i, z in start_z.items()), default=0.0)
+HOLD_M = 0.04
+"""An object whose centre is this close to a gripper's TCP counts as held (a scripted grasp holds a
+battery's centre 1.3 cm from the TCP, a policy's within 2 cm); a battery knocked into the air is not."""
+
+
+def held_lift(env: TaskEnv, start_z: dict[int, float]) -> float:
+    """How far (m) the highest held object of `start_z` (id → starting height) is above its start.
+
+    Only objects within `HOLD_M` of either TCP count: a fast arm can knock a battery 30 cm into the air
+    without grasping it, which must not count as a pick-up.
+    """
+    tcps = [arm.model.fk_world(arm.q_arm)[:3, 3] for arm in env.arms.values()]
+    lifts = []
+    for i, z in start_z.items():
+        p = env.pose(i)[:3, 3]
+        if min(np.linalg.norm(p - tcp) for tcp in tcps) <= HOLD_M:
+            lifts.append(float(p[2] - z))
+    return max(lifts, default=0.0)

@@ -291,8 +291,8 @@ REACH_M = 0.03
 """A gripper's TCP within this distance of an allowed object counts as having reached it (the scripted
 grasps close about 1.3 cm above a battery's centre)."""
 LIFT_M = 0.03
-"""An allowed object raised this far above its starting height counts as picked up (the scripted carries
-lift it about 10 cm; pushing or toppling one does not raise it this far)."""
+"""An allowed object raised this far above its starting height while in a gripper counts as picked up
+(the scripted carries lift it about 10 cm; pushing or toppling one does not raise it this far)."""
 
 
 def rate(rows: Sequence[dict]) -> dict:
@@ -489,7 +489,7 @@ def markdown(
     ]
     lines += _level_tables(summary, "####", _reached)
     lines += [
-        f"### Picked up an allowed object (raised at least {100 * LIFT_M:.0f} cm)",
+        f"### Picked up an allowed object (raised at least {100 * LIFT_M:.0f} cm while in a gripper)",
         "",
         "Partial progress one stage further: the grasp held, the placement failed or the time ran out.",
         "",

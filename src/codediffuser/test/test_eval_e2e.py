@@ -6,9 +6,10 @@ import math
 
 import numpy as np
 import pytest
+import sapien
 import zarr
 
-from codediffuser.e2e_episode import closest_approach, highest_lift
+from codediffuser.e2e_episode import closest_approach, held_lift
 from codediffuser.e2e_policy import subset_store
 from codediffuser.evaluate import (
     CONDITIONS,
@@ -147,11 +148,17 @@ def test_recorded_actions_replayed_through_ik_complete_the_task():
     for command in expert_commands(env):
         env.step(env.validate_command(ee_action_to_command(env, command_to_action(env, command))))
         closest.append(closest_approach(env, allowed))
-        lift.append(highest_lift(env, start_z))
+        lift.append(held_lift(env, start_z))
     assert env.evaluate()["success"]
     assert min(closest) <= REACH_M  # the evaluation's "reached" criterion holds for the expert's grasp
     assert lift[0] < LIFT_M <= max(lift)  # and its "picked up" one for the carry
     assert lift[-1] < LIFT_M  # a battery down in its slot is no longer lifted
+    # A battery in the air but away from both grippers (knocked, not grasped) is not a pick-up.
+    battery = next(iter(start_z))
+    T = env.pose(battery)
+    T[:3, 3] = [0.0, -0.3, 0.4]
+    env.actors[battery].set_pose(sapien.Pose(T))
+    assert held_lift(env, {battery: start_z[battery]}) == 0.0
 
 
 def test_parallel_training_records_the_largest_demonstration_count_first(monkeypatch):
