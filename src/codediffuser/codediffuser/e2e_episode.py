@@ -291,9 +291,14 @@ def run_policy(
     )
 
 
+def tcp_positions(env: TaskEnv) -> list[np.ndarray]:
+    """World positions (3,) of both arms' tool centre points, from the measured joints."""
+    return [arm.model.fk_world(arm.q_arm)[:3, 3] for arm in env.arms.values()]
+
+
 def closest_approach(env: TaskEnv, object_ids: Sequence[int]) -> float:
     """Smallest distance (m) between either arm's TCP (measured joints) and any of `object_ids`."""
-    tcps = [arm.model.fk_world(arm.q_arm)[:3, 3] for arm in env.arms.values()]
+    tcps = tcp_positions(env)
     return min(
         (float(np.linalg.norm(tcp - env.pose(i)[:3, 3])) for tcp in tcps for i in object_ids),
         default=math.inf,
@@ -311,7 +316,7 @@ def held_lift(env: TaskEnv, start_z: dict[int, float]) -> float:
     Only objects within `HOLD_M` of either TCP count: a fast arm can knock a battery 30 cm into the air
     without grasping it, which must not count as a pick-up.
     """
-    tcps = [arm.model.fk_world(arm.q_arm)[:3, 3] for arm in env.arms.values()]
+    tcps = tcp_positions(env)
     lifts = []
     for i, z in start_z.items():
         p = env.pose(i)[:3, 3]
