@@ -301,7 +301,7 @@ def rate(rows: Sequence[dict]) -> dict:
     Returns:
         {"success": k, "total": n, "rate": k / n (NaN when n = 0), "reached": episodes whose closest
         approach to an allowed object was within `REACH_M`, "lifted": episodes that raised an allowed
-        object by `LIFT_M`}.
+        object by `LIFT_M` while it was in a gripper (`e2e_episode.held_lift`)}.
     """
     k = sum(bool(r["success"]) for r in rows)
     return {
