@@ -12,6 +12,8 @@ Policies are trained by the project's own commands (`codediffuser generate`, `co
 `codediffuser.e2e_policy`) and cached in `$CODEDIFFUSER_CACHE` (default ~/.cache/codediffuser), so a
 rerun only evaluates. Evaluation scenes use seeds from `eval_seed` (10 000) upwards, disjoint from the
 demonstrations' (0 …). Writes results.json, results.md (tables) and PNG plots to `--out`.
+`--attention-checkpoint` + `--baseline-checkpoint` evaluate two given policies (say, trained on a GPU
+with `codediffuser train --device cuda`) instead of training the scale's.
 
 Scales: `tiny` (tests: one task, one level, a few steps), `small` (this 2-core CPU, under an hour on an
 idle machine, still shows the trend), `paper` (the paper's model sizes and demonstration counts; GPU).
@@ -133,6 +135,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--demos", type=int, nargs="+", help="demonstration counts (default: the scale's)")
     p.add_argument("--out", type=Path, help="output folder (default outputs/eval/<scale>)")
     p.add_argument("--action-steps", type=int, help="actions executed per prediction (default: the scale's)")
+    p.add_argument(
+        "--attention-checkpoint",
+        type=Path,
+        help="evaluate this attention policy instead of training the scale's (e.g. one trained on a GPU); "
+        "needs --baseline-checkpoint and one --demos N, the demonstrations both were trained on",
+    )
+    p.add_argument(
+        "--baseline-checkpoint", type=Path, help="the no-attention policy beside --attention-checkpoint"
+    )
     p.add_argument("--device", default="cpu", help="torch device for training and inference")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument(
@@ -176,6 +187,50 @@ def resolve_scale(args: argparse.Namespace) -> Scale:
         demos=demos,
         action_steps=args.action_steps or scale.action_steps,
     )
+
+
+def resolve_supplied(args: argparse.Namespace, scale: Scale) -> dict[str, Path] | None:
+    """The policies given on the command line ({"attention": path, "baseline": path}), or None.
+
+    A comparison needs both conditions' policies, and the report needs the one demonstration count they
+    were trained on (no smaller counts are trained for the curve).
+
+    Raises:
+        ValueError: only one of the two, a missing file, not exactly one `--demos` count, or more than
+            one task (a policy belongs to one task).
+    """
+    given = {"attention": args.attention_checkpoint, "baseline": args.baseline_checkpoint}
+    if not any(given.values()):
+        return None
+    if not all(given.values()):
+        raise ValueError("--attention-checkpoint and --baseline-checkpoint go together")
+    missing = [str(path) for path in given.values() if not path.is_file()]
+    if missing:
+        raise ValueError(f"checkpoint(s) not found: {', '.join(missing)}")
+    if not args.demos or len(args.demos) != 1:
+        raise ValueError("given checkpoints need one --demos N: the demonstrations they were trained on")
+    if scale.tasks is None or len(scale.tasks) != 1:
+        raise ValueError("given checkpoints belong to one task: name it with --tasks")
+    return given
+
+
+def supplied_summary(checkpoint: Path) -> dict:
+    """What is known of a given checkpoint's training.
+
+    `<name>.json` beside it (as `checkpoints/<task>/` ships them), else its folder's `recipe.json` (a
+    cache run), else only its step count.
+    """
+    from codediffuser_policy.checkpoint import load_checkpoint
+
+    for path in (checkpoint.with_suffix(".json"), checkpoint.parent / "recipe.json"):
+        if path.is_file():
+            return {**json.loads(path.read_text()), "checkpoint": str(checkpoint)}
+    payload = load_checkpoint(checkpoint)
+    return {
+        "step": payload["step"],
+        "command": "(no training record beside it)",
+        "checkpoint": str(checkpoint),
+    }
 
 
 @dataclass
@@ -356,8 +411,20 @@ def train_policies(recipes: Sequence[Recipe], jobs: int, threads: int, log) -> N
             )
 
 
-def evaluate_task(task: str, scale: Scale, device: str, log, jobs: int = 1, threads: int = 1) -> TaskResults:
-    """Train (or reuse) the task's policies, then measure grounding, the three conditions and the curve."""
+def evaluate_task(
+    task: str,
+    scale: Scale,
+    device: str,
+    log,
+    jobs: int = 1,
+    threads: int = 1,
+    supplied: dict[str, Path] | None = None,
+) -> TaskResults:
+    """Train (or reuse) the task's policies, then measure grounding, the three conditions and the curve.
+
+    With `supplied` ({"attention": path, "baseline": path}, `resolve_supplied`) those two policies are
+    evaluated instead, for the scale's single demonstration count.
+    """
     from codediffuser.e2e_policy import cached_checkpoint, run_dir
     from codediffuser_policy.checkpoint import load_policy
     from codediffuser_sim.record import RecordConfig
@@ -387,13 +454,21 @@ def evaluate_task(task: str, scale: Scale, device: str, log, jobs: int = 1, thre
         for n in scale.demos
     }
     runs[("baseline", top)] = dataclasses.replace(base, episodes=top, use_attention=False)
-    train_policies(list(runs.values()), jobs, threads, log)
+    if supplied is None:
+        train_policies(list(runs.values()), jobs, threads, log)
     policies = {}
     for (kind, n), recipe in runs.items():
         started = time.perf_counter()
-        checkpoint = cached_checkpoint(recipe)
-        summary = json.loads((run_dir(recipe) / "recipe.json").read_text())
-        results.recipes[f"{kind}-{n}"] = {**summary, "checkpoint": str(checkpoint)}
+        if supplied is None:
+            checkpoint = cached_checkpoint(recipe)
+            summary = {
+                **json.loads((run_dir(recipe) / "recipe.json").read_text()),
+                "checkpoint": str(checkpoint),
+            }
+        else:
+            checkpoint = supplied[kind]
+            summary = supplied_summary(checkpoint)
+        results.recipes[f"{kind}-{n}"] = summary
         policies[(kind, n)] = load_policy(checkpoint, device=device, n_action_steps=scale.action_steps)
         log(f"{task}: {kind} policy on {n} demonstrations ready ({time.perf_counter() - started:.0f} s)")
 
@@ -518,9 +593,13 @@ def markdown(
     lines += ["", "## Policies (each trained by these commands)", ""]
     for r in results:
         for name, info in r.recipes.items():
+            losses = (
+                f", final train loss {info['train_loss']:.4f}, val loss {info['val_loss']:.4f}"
+                if "train_loss" in info
+                else ""
+            )
             lines += [
-                f"- {r.task} {name}: {info['step']} steps, final train loss {info['train_loss']:.4f}, "
-                f"val loss {info['val_loss']:.4f}",
+                f"- {r.task} {name} (`{info['checkpoint']}`): {info['step']} steps{losses}",
                 "",
                 "```",
                 info["command"],
@@ -583,6 +662,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         scale = resolve_scale(args)
+        supplied = resolve_supplied(args, scale)
     except ValueError as exc:
         print(f"codediffuser eval: {exc}", file=sys.stderr)
         return 2
@@ -598,7 +678,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"[eval {time.perf_counter() - started:7.0f} s] {message}", flush=True)
 
     threads = torch.get_num_threads()
-    results = [evaluate_task(task, scale, args.device, log, args.jobs, threads) for task in scale.tasks]
+    results = [
+        evaluate_task(task, scale, args.device, log, args.jobs, threads, supplied) for task in scale.tasks
+    ]
     summary = summarise(results, scale)
     seconds = time.perf_counter() - started
     command = "codediffuser eval " + " ".join(shlex.quote(a) for a in argv)

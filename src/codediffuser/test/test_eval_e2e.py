@@ -185,3 +185,68 @@ def test_parallel_training_records_the_largest_demonstration_count_first(monkeyp
     evaluate.train_policies(recipes, jobs=3, threads=2, log=lambda message: None)
     assert recorded == [60, 60, 20]
     assert trained == [1, 1, 1]
+
+
+@pytest.mark.render
+def test_eval_of_given_checkpoints_trains_nothing_and_names_them(
+    tmp_path, monkeypatch, untrained_checkpoint, untrained_baseline_checkpoint
+):
+    monkeypatch.setenv("CODEDIFFUSER_CACHE", str(tmp_path / "cache"))
+    record = {
+        "step": 4929,
+        "train_loss": 0.007,
+        "val_loss": 0.0071,
+        "command": "codediffuser train --device cuda",
+    }
+    untrained_checkpoint.with_suffix(".json").write_text(json.dumps(record))
+    out = tmp_path / "eval"
+    argv = ["--scale", "tiny", "--out", str(out), "--demos", "7"]
+    argv += ["--attention-checkpoint", str(untrained_checkpoint)]
+    argv += ["--baseline-checkpoint", str(untrained_baseline_checkpoint)]
+    try:
+        assert main(argv) == 0
+    finally:
+        untrained_checkpoint.with_suffix(".json").unlink()
+    assert not (tmp_path / "cache" / "runs").exists()  # nothing was trained
+    results = json.loads((out / "results.json").read_text())
+    for condition in CONDITIONS:
+        assert results["success"]["pack_battery"]["object"][condition]["total"] == 1
+    assert list(results["success_vs_demos"]["pack_battery"]) == ["7"]
+    text = (out / "results.md").read_text()
+    assert f"attention-7 (`{untrained_checkpoint}`): 4929 steps, final train loss 0.0070" in text
+    assert "codediffuser train --device cuda" in text
+    assert f"baseline-7 (`{untrained_baseline_checkpoint}`): 0 steps" in text
+    assert "(no training record beside it)" in text
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--attention-checkpoint", "{a}"], "go together"),
+        (["--attention-checkpoint", "{a}", "--baseline-checkpoint", "{missing}"], "not found"),
+        (
+            ["--attention-checkpoint", "{a}", "--baseline-checkpoint", "{a}", "--demos", "1", "2"],
+            "one --demos N",
+        ),
+        (
+            [
+                "--attention-checkpoint",
+                "{a}",
+                "--baseline-checkpoint",
+                "{a}",
+                "--demos",
+                "1",
+                "--tasks",
+                "pack_battery",
+                "hang_mug",
+            ],
+            "one task",
+        ),
+    ],
+)
+def test_eval_refuses_an_incomplete_policy_pair(tmp_path, capsys, extra, message):
+    a = tmp_path / "a.pt"
+    a.write_bytes(b"")
+    argv = ["--scale", "tiny", *(x.format(a=a, missing=tmp_path / "missing.pt") for x in extra)]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err

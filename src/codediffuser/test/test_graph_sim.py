@@ -32,35 +32,6 @@ TEST_SIZES = {
 """Cameras at 2 Hz (a lavapipe picture costs ≈ 0.3 s on CPU), so the policy accepts clouds up to 1 s old."""
 
 
-def write_untrained_checkpoint(path: Path) -> Path:
-    """A tiny randomly initialised policy whose normaliser keeps actions within ±2 cm of the home pose."""
-    from codediffuser_policy.checkpoint import save_checkpoint
-    from codediffuser_policy.config import model_config
-    from codediffuser_policy.dataset import MinMax
-    from codediffuser_policy.kinematics import load_arm_model
-    from codediffuser_policy.policy import DiffusionPolicy
-
-    with fake_ros():
-        from codediffuser_policy.node import SIDES, agent_pos
-
-    config = model_config("tiny")
-    policy = DiffusionPolicy(config, seed=0)
-    models = {side: load_arm_model(side) for side in SIDES}
-    home = agent_pos(models, np.concatenate([np.append(models[s].home, 1.0) for s in SIDES]))
-    delta = np.tile(np.array([0.02] * 3 + [1e-3] * 6 + [0.25], np.float32), 2)
-    stats = MinMax(home - delta, home + delta)
-    policy.normalizer.set_stats({"action": stats, "agent_pos": stats})
-    state = policy.state_dict()
-    payload = {
-        "model_config": dataclasses.asdict(config),
-        "model": state,
-        "ema_model": state,
-        "step": 0,
-        "epoch": 0,
-    }
-    return save_checkpoint(path, payload)
-
-
 def graph_parameters(checkpoint: Path) -> dict:
     """nodes.yaml + the launch file's simulator overrides + test sizes, per node."""
     result = run_launch(ROOT / "launch" / "sim.launch.py", {"use_rviz": "false"})
@@ -90,8 +61,8 @@ def one_torch_thread():
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    return write_untrained_checkpoint(tmp_path_factory.mktemp("policy") / "untrained.pt")
+def checkpoint(untrained_checkpoint):
+    return untrained_checkpoint
 
 
 @pytest.fixture(scope="module")
