@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from codediffuser.demo import build_parser, main, run_demo
 from codediffuser.e2e_policy import Recipe, RecipeError, resolve_checkpoint, slim_checkpoint
@@ -40,11 +41,21 @@ def test_demo_tiny_run_writes_every_file_and_a_real_verdict(shared_cache, tmp_pa
     assert path.is_file()
     assert source.startswith("cached")
 
-    # A shipped copy keeps only the EMA weights and still loads as a ready policy.
+    # A shipped copy keeps only the EMA weights, in half precision, and still loads as a ready policy:
+    # the weights within float16 rounding of the full checkpoint's, the normaliser exactly.
     slim = slim_checkpoint(path, tmp_path / "shipped" / "policy.pt")
     assert slim.stat().st_size < path.stat().st_size
     assert "optimizer" not in load_checkpoint(slim)
-    assert load_policy(slim).config == load_policy(path).config
+    shipped, full = load_policy(slim), load_policy(path)
+    assert shipped.config == full.config
+    for (name, value), reference in zip(
+        shipped.state_dict().items(), full.state_dict().values(), strict=True
+    ):
+        assert value.dtype == reference.dtype, name
+        if name.startswith("normalizer."):
+            assert torch.equal(value, reference), name
+        else:
+            torch.testing.assert_close(value, reference, rtol=1e-3, atol=1e-4, msg=name)
 
 
 def test_missing_explicit_checkpoint_is_a_clear_error(tmp_path):
