@@ -6,8 +6,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from codediffuser.testing import fake_ros
-
 
 @pytest.fixture
 def shared_cache(tmp_path_factory, monkeypatch) -> Path:
@@ -22,16 +20,13 @@ def write_untrained_checkpoint(path: Path, use_attention: bool = True) -> Path:
     from codediffuser_policy.checkpoint import save_checkpoint
     from codediffuser_policy.config import model_config
     from codediffuser_policy.dataset import MinMax
-    from codediffuser_policy.kinematics import load_arm_model
+    from codediffuser_policy.kinematics import SIDES, joints_to_action, load_arm_model
     from codediffuser_policy.policy import DiffusionPolicy
-
-    with fake_ros():
-        from codediffuser_policy.node import SIDES, agent_pos
 
     config = model_config("tiny", use_attention=use_attention)
     policy = DiffusionPolicy(config, seed=0)
     models = {side: load_arm_model(side) for side in SIDES}
-    home = agent_pos(models, np.concatenate([np.append(models[s].home, 1.0) for s in SIDES]))
+    home = joints_to_action(models, np.concatenate([np.append(models[s].home, 1.0) for s in SIDES]))
     delta = np.tile(np.array([0.02] * 3 + [1e-3] * 6 + [0.25], np.float32), 2)
     stats = MinMax(home - delta, home + delta)
     policy.normalizer.set_stats({"action": stats, "agent_pos": stats})

@@ -132,12 +132,12 @@ def test_eval_refuses_unknown_task(capsys):
 def test_recorded_actions_replayed_through_ik_complete_the_task():
     """The rollouts' action path (end-effector action → IK → joint command) can succeed at all.
 
-    The expert's commands become training actions by FK (`command_to_action`); executing those actions
+    The expert's commands become training actions by FK (`joints_to_action`); executing those actions
     the way `run_policy` does must still place the battery, so a failing policy is the policy's failure.
     """
+    from codediffuser_policy.kinematics import joints_to_action
     from codediffuser_sim.env import SimConfig, ee_action_to_command, make_env
     from codediffuser_sim.expert import expert_commands
-    from codediffuser_sim.record import command_to_action
 
     env = make_env("pack_battery", SimConfig(render=False))
     env.reset(0, "none")
@@ -146,7 +146,7 @@ def test_recorded_actions_replayed_through_ik_complete_the_task():
     start_z = {i: env.pose(i)[2, 3] for i in allowed}
     closest, lift = [], []
     for command in expert_commands(env):
-        env.step(env.validate_command(ee_action_to_command(env, command_to_action(env, command))))
+        env.step(env.validate_command(ee_action_to_command(env, joints_to_action(env.arm_models(), command))))
         closest.append(closest_approach(env, allowed))
         lift.append(held_lift(env, start_z))
     assert env.evaluate()["success"]

@@ -5,10 +5,10 @@ import pytest
 
 from codediffuser.testing import fake_ros
 from codediffuser_perception.types import ActionChunk
-from codediffuser_policy.kinematics import UnreachablePose, load_arm_model
+from codediffuser_policy.kinematics import UnreachablePose, joints_to_action, load_arm_model
 
 with fake_ros():
-    from codediffuser_policy.node import SIDES, JointPlan, agent_pos, chunk_to_joints
+    from codediffuser_policy.node import SIDES, JointPlan, chunk_to_joints
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def test_plan_interpolates_from_the_measured_joints_and_holds_at_the_end():
 
 def test_agent_pos_is_the_fk_pose_in_the_action_layout(models):
     q = _home(models, gripper=0.25)
-    pos = agent_pos(models, q)
+    pos = joints_to_action(models, q)
     assert pos.shape == (20,)
     np.testing.assert_allclose(pos[:3], models["left"].fk(models["left"].home)[:3, 3], atol=1e-6)
     assert pos[9] == pytest.approx(0.25)
@@ -44,20 +44,20 @@ def test_agent_pos_is_the_fk_pose_in_the_action_layout(models):
 
 def test_chunk_to_joints_reaches_every_pose_of_the_chunk(models):
     q = _home(models)
-    start = agent_pos(models, q)
+    start = joints_to_action(models, q)
     actions = np.stack(
         [start + np.tile([0.01 * k, 0, -0.01 * k, 0, 0, 0, 0, 0, 0, -0.2 * k], 2) for k in (1, 2)]
     )
     targets = chunk_to_joints(models, ActionChunk(actions.astype(np.float32), dt_s=0.1), q)
     assert targets.shape == (2, 14)
     for k in range(2):
-        reached = agent_pos(models, targets[k])
+        reached = joints_to_action(models, targets[k])
         np.testing.assert_allclose(reached, actions[k], atol=2e-3)
 
 
 def test_unreachable_chunk_raises(models):
     q = _home(models)
-    far = agent_pos(models, q)
+    far = joints_to_action(models, q)
     far[:3] += 5.0  # 5 m away
     with pytest.raises(UnreachablePose):
         chunk_to_joints(models, ActionChunk(far[None], dt_s=0.1), q)

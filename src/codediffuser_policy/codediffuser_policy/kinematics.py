@@ -13,6 +13,7 @@ seeded restarts, so a given call always returns the same answer.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -20,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from codediffuser_perception.geometry import pose_to_xyz_rot6d
 from codediffuser_policy.robot_mjcf import ARM_JOINTS, BASE_LINK, EE_LINK, SIDES, ArmSpec, load_arm_spec
 
 GRIPPER_MOTOR_CLOSED_RAD = 0.6197
@@ -253,3 +255,17 @@ def arm_urdf_path(side: str) -> Path:
     from codediffuser_policy.robot_urdf import write_arm_urdf
 
     return write_arm_urdf(load_arm_spec(side))
+
+
+def joints_to_action(models: Mapping[str, ArmModel], q: np.ndarray) -> np.ndarray:
+    """(14,) joints in the command layout (per arm, left first: 6 arm joints, gripper) → (20,) action layout.
+
+    Per arm: FK of the arm joints in the arm's base frame as xyz + rot6d, then the gripper value as
+    given. One function for the recorded actions (commanded joints), the recorded and deployed
+    `agent_pos` (measured joints) and the simulator's end-effector state, so the three cannot drift apart.
+    """
+    parts = []
+    for i, side in enumerate(SIDES):
+        T = models[side].fk(q[7 * i : 7 * i + 6])
+        parts += [pose_to_xyz_rot6d(T), [q[7 * i + 6]]]
+    return np.concatenate(parts).astype(np.float32)

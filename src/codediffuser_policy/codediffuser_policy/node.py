@@ -33,11 +33,11 @@ from sensor_msgs.msg import JointState, PointCloud2
 from std_srvs.srv import Trigger
 
 from codediffuser_perception import ros_conversions as conv
-from codediffuser_perception.geometry import pose_to_xyz_rot6d, xyz_rot6d_to_pose
+from codediffuser_perception.geometry import xyz_rot6d_to_pose
 from codediffuser_perception.node import spin_until_shutdown
 from codediffuser_perception.ros_params import ConfigError, declare_config
 from codediffuser_perception.types import ARM_ACTION_DIM, ActionChunk, PerceptionError
-from codediffuser_policy.kinematics import UnreachablePose, convert_gripper, load_arm_model
+from codediffuser_policy.kinematics import UnreachablePose, convert_gripper, joints_to_action, load_arm_model
 from codediffuser_policy.safety import SafetyConfig, SafetyLayer, SafetyViolation
 
 SIDES = ("left", "right")
@@ -113,15 +113,6 @@ class JointPlan:
         s = np.clip((t_s - self.start_s) / self.dt_s, 0.0, len(self.targets))
         k = min(int(s), len(self.targets) - 1)
         return knots[k] + (s - k) * (knots[k + 1] - knots[k])
-
-
-def agent_pos(models: dict[str, Any], q: np.ndarray) -> np.ndarray:
-    """(20,) end-effector state (base frames: xyz, rot6d, gripper) of (14,) measured joints."""
-    parts = []
-    for i, side in enumerate(SIDES):
-        T = models[side].fk(q[7 * i : 7 * i + 6])
-        parts += [pose_to_xyz_rot6d(T), [q[7 * i + 6]]]
-    return np.concatenate(parts).astype(np.float32)
 
 
 def chunk_to_joints(models: dict[str, Any], chunk: ActionChunk, q_start: np.ndarray) -> np.ndarray:
@@ -256,7 +247,7 @@ class PolicyNode(Node):
 
     def observation(self, q: np.ndarray) -> dict[str, np.ndarray]:
         _, points, attention = self.cloud
-        return {"point_cloud": points, "attention": attention, "agent_pos": agent_pos(self.models, q)}
+        return {"point_cloud": points, "attention": attention, "agent_pos": joints_to_action(self.models, q)}
 
     def control_step(self) -> None:
         if self.state != "running":

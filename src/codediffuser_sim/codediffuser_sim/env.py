@@ -23,9 +23,9 @@ from typing import ClassVar
 import numpy as np
 import sapien
 
-from codediffuser_perception.geometry import pose_to_xyz_rot6d, xyz_rot6d_to_pose
+from codediffuser_perception.geometry import xyz_rot6d_to_pose
 from codediffuser_perception.types import ARM_ACTION_DIM, CameraView
-from codediffuser_policy.kinematics import convert_gripper
+from codediffuser_policy.kinematics import ArmModel, convert_gripper, joints_to_action
 from codediffuser_sim.cameras import CameraRig, CameraSpec, load_camera_specs
 from codediffuser_sim.instructions import LEVELS, Instruction, SceneObject, generate_instruction
 from codediffuser_sim.layout import LayoutError
@@ -305,24 +305,21 @@ class TaskEnv(ABC):
     def elapsed_steps(self) -> int:
         return self._steps
 
+    def _joints(self) -> np.ndarray:
+        """(14,) measured joints in the command layout, full precision."""
+        return np.concatenate([np.append(self.arms[side].q_arm, self.arms[side].gripper) for side in SIDES])
+
     def joint_pos(self) -> np.ndarray:
         """(14,) measured joints in the command layout."""
-        parts = []
-        for side in SIDES:
-            arm = self.arms[side]
-            parts += [arm.q_arm, [arm.gripper]]
-        return np.concatenate(parts).astype(np.float32)
+        return self._joints().astype(np.float32)
+
+    def arm_models(self) -> dict[str, ArmModel]:
+        """The kinematic model of each arm, by side."""
+        return {side: self.arms[side].model for side in SIDES}
 
     def ee_pose(self) -> np.ndarray:
         """(20,) measured end-effector state in the action layout (per arm base frame)."""
-        out = np.empty(2 * ARM_ACTION_DIM, dtype=np.float32)
-        for i, side in enumerate(SIDES):
-            arm = self.arms[side]
-            T = arm.model.fk(arm.q_arm)
-            out[i * ARM_ACTION_DIM : (i + 1) * ARM_ACTION_DIM] = np.concatenate(
-                [pose_to_xyz_rot6d(T), [arm.gripper]]
-            )
-        return out
+        return joints_to_action(self.arm_models(), self._joints())
 
     def id_map(self) -> dict[int, int]:
         """SAPIEN per-scene entity id → instance id, for the segmentation pictures."""

@@ -17,11 +17,10 @@ import numpy as np
 
 from codediffuser_perception.attention import ground_truth_attention
 from codediffuser_perception.fusion import FusionConfig, fuse_views
-from codediffuser_perception.geometry import pose_to_xyz_rot6d
 from codediffuser_perception.sampling import crop_and_sample
-from codediffuser_perception.types import ARM_ACTION_DIM
 from codediffuser_policy.dataset import DatasetWriter
-from codediffuser_sim.env import SIDES, Observation, TaskEnv
+from codediffuser_policy.kinematics import joints_to_action
+from codediffuser_sim.env import Observation, TaskEnv
 from codediffuser_sim.expert import run_expert
 
 ATTENTION_DILATION_M = 0.0
@@ -71,17 +70,6 @@ def task_record_config(config: RecordConfig, env: TaskEnv) -> RecordConfig:
     return dataclasses.replace(config, workspace_max=top)
 
 
-def command_to_action(env: TaskEnv, command: np.ndarray) -> np.ndarray:
-    """(14,) joint command → (20,) action: per arm FK of the commanded joints + commanded gripper."""
-    action = np.empty(2 * ARM_ACTION_DIM, dtype=np.float32)
-    for i, side in enumerate(SIDES):
-        T = env.arms[side].model.fk(command[7 * i : 7 * i + 6])
-        action[i * ARM_ACTION_DIM : (i + 1) * ARM_ACTION_DIM] = np.concatenate(
-            [pose_to_xyz_rot6d(T), [command[7 * i + 6]]]
-        )
-    return action
-
-
 def attended_cloud(
     obs: Observation, attended_ids: tuple[int, ...], config: RecordConfig, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -124,7 +112,7 @@ def record_episode(
         rows["colors"].append(colors)
         rows["attention"].append(attention)
         rows["agent_pos"].append(obs.ee_pose)
-        rows["action"].append(command_to_action(env, command))
+        rows["action"].append(joints_to_action(env.arm_models(), command))
         rows["joint_pos"].append(obs.joint_pos)
 
     result = run_expert(env, on_step, first=first)
