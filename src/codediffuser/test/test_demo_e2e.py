@@ -7,7 +7,13 @@ import pytest
 import torch
 
 from codediffuser.demo import build_parser, main, run_demo
-from codediffuser.e2e_policy import Recipe, RecipeError, resolve_checkpoint, slim_checkpoint
+from codediffuser.e2e_policy import (
+    ACCELERATOR_WORKERS,
+    Recipe,
+    RecipeError,
+    resolve_checkpoint,
+    slim_checkpoint,
+)
 from codediffuser_policy.checkpoint import load_checkpoint, load_policy
 
 TINY = Recipe(
@@ -80,3 +86,14 @@ def test_recipe_keys_separate_runs_but_share_data(monkeypatch):
     assert TINY.data_key() != old_data
     assert TINY.key() != old_key
     assert "--no-use-attention" in baseline.command(Path("d"), Path("o"))
+
+
+def test_recipe_trains_on_the_device_asked_for_without_changing_its_key():
+    key = TINY.key()
+    on_cpu = TINY.train_config(Path("d"), Path("o"))
+    on_gpu = TINY.train_config(Path("d"), Path("o"), device="cuda")
+    assert (on_cpu.device, on_cpu.num_workers) == ("cpu", 0)
+    assert (on_gpu.device, on_gpu.num_workers) == ("cuda", ACCELERATOR_WORKERS)
+    assert "--device cuda" in TINY.command(Path("d"), Path("o"), device="cuda")
+    assert "--device" not in TINY.command(Path("d"), Path("o"))
+    assert TINY.key() == key

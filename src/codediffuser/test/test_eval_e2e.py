@@ -10,7 +10,7 @@ import sapien
 import zarr
 
 from codediffuser.e2e_episode import closest_approach, held_lift
-from codediffuser.e2e_policy import subset_store
+from codediffuser.e2e_policy import SHIPPED_DIR, subset_store
 from codediffuser.evaluate import (
     CONDITIONS,
     LIFT_M,
@@ -178,13 +178,17 @@ def test_parallel_training_records_the_largest_demonstration_count_first(monkeyp
             super().__init__(workers)
 
     monkeypatch.setattr(evaluate, "ProcessPoolExecutor", InlinePool)
-    monkeypatch.setattr(evaluate, "_train_in_worker", lambda recipe, threads: trained.append(threads) or "ok")
+    monkeypatch.setattr(
+        evaluate,
+        "_train_in_worker",
+        lambda recipe, threads, device: trained.append((threads, device)) or "ok",
+    )
     base = SCALES["tiny"].recipe
     recipes = [dataclasses.replace(base, episodes=n) for n in (20, 60)]
     recipes.append(dataclasses.replace(base, episodes=60, use_attention=False))
-    evaluate.train_policies(recipes, jobs=3, threads=2, log=lambda message: None)
+    evaluate.train_policies(recipes, jobs=3, threads=2, log=lambda message: None, device="cuda")
     assert recorded == [60, 60, 20]
-    assert trained == [1, 1, 1]
+    assert trained == [(1, "cuda")] * 3  # `--device` reaches the trainings, not only the rollouts
 
 
 @pytest.mark.render
@@ -250,3 +254,14 @@ def test_eval_refuses_an_incomplete_policy_pair(tmp_path, capsys, extra, message
     argv = ["--scale", "tiny", *(x.format(a=a, missing=tmp_path / "missing.pt") for x in extra)]
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_gpu_scale_is_the_shipped_policies_recipe():
+    """`--scale gpu` promises the recipe of `checkpoints/pack_battery/policy.pt`: the two must not drift."""
+    shipped = json.loads((SHIPPED_DIR / "pack_battery" / "policy.json").read_text())["recipe"]
+    scale = SCALES["gpu"]
+    recipe = dataclasses.asdict(dataclasses.replace(scale.recipe, episodes=max(scale.demos)))
+    recipe["model_overrides"] = json.loads(json.dumps(recipe["model_overrides"]))  # tuples → lists
+    for name in shipped:
+        assert recipe[name] == shipped[name], name
+    assert scale.action_steps == 15
