@@ -15,8 +15,8 @@ demonstrations' (0 …). Writes results.json, results.md (tables) and PNG plots 
 `--attention-checkpoint` + `--baseline-checkpoint` evaluate two given policies (say, trained on a GPU
 with `codediffuser train --device cuda`) instead of training the scale's.
 
-Scales: `tiny` (tests: one task, one level, a few steps), `small` (this 2-core CPU, under an hour on an
-idle machine, still shows the trend), `gpu` (the shipped Pack Battery policies' recipe, 200
+Scales: `tiny` (tests: one task, one level, a few steps), `small` (this 2-core CPU: Pack Battery in
+under an hour on an idle machine; each further task named with `--tasks` adds about as much), `gpu` (the shipped Pack Battery policies' recipe, 200
 demonstrations at batch 128: ≈ 5 min per policy on an H200; `--device cuda`), `paper` (the paper's model
 sizes and demonstration counts; ≈ 4 h per policy on an H200).
 """
@@ -95,7 +95,7 @@ SCALES: dict[str, Scale] = {
         max_steps=3,
     ),
     "small": Scale(
-        tasks=None,
+        tasks=("pack_battery",),
         levels=("none", "object", "target", "both"),
         episodes=4,
         demos=(20, 60),
