@@ -16,9 +16,10 @@ demonstrations' (0 …). Writes results.json, results.md (tables) and PNG plots 
 with `codediffuser train --device cuda`) instead of training the scale's.
 
 Scales: `tiny` (tests: one task, one level, a few steps), `small` (this 2-core CPU: Pack Battery in
-under an hour on an idle machine; each further task named with `--tasks` adds about as much), `gpu` (the shipped Pack Battery policies' recipe, 200
-demonstrations at batch 128: ≈ 5 min per policy on an H200; `--device cuda`), `paper` (the paper's model
-sizes and demonstration counts; ≈ 4 h per policy on an H200).
+under an hour on an idle machine; each further task named with `--tasks` adds about as much), `gpu`
+(the shipped Pack Battery policies' recipe, 200 demonstrations at batch 128: ≈ 5 min per policy on an
+H200; `--device cuda`), `paper` (the paper's model sizes and demonstration counts; ≈ 4 h per policy on
+an H200).
 """
 
 from __future__ import annotations
@@ -693,7 +694,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"[eval {time.perf_counter() - started:7.0f} s] {message}", flush=True)
 
     threads = torch.get_num_threads()
-    if args.scale in GPU_SCALES and args.device == "cpu":
+    if args.scale in GPU_SCALES and args.device == "cpu" and supplied is None:
         log(
             f"warning: the {args.scale} scale is sized for a GPU (--device cuda); on the CPU its training takes hours"
         )
