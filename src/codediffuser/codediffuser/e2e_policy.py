@@ -35,6 +35,13 @@ stores and policies of the old recording are not reused (2: a task's `crop_top_m
 ACCELERATOR_WORKERS = 4
 """DataLoader workers when training off the CPU: on an H200 four kept the small model at 2100 training
 windows/s (fifth session); on the CPU the training's own torch threads use the cores, so none."""
+
+
+def loader_workers(device: str) -> int:
+    """DataLoader workers of a training on `device` (`ACCELERATOR_WORKERS` off the CPU, else none)."""
+    return 0 if device == "cpu" else ACCELERATOR_WORKERS
+
+
 DEPLOY_KEYS = ("format", "model_config", "train_config", "model", "ema_model", "step", "epoch")
 """Checkpoint entries kept in a shipped (deploy-only) checkpoint: no optimiser or EMA state."""
 
@@ -128,12 +135,12 @@ class Recipe:
             checkpoint_every_epochs=self.num_epochs,
             val_every_epochs=self.num_epochs,
             device=device,
-            num_workers=0 if device == "cpu" else ACCELERATOR_WORKERS,
+            num_workers=loader_workers(device),
         )
 
     def command(self, data: Path, out: Path, device: str = "cpu") -> str:
         """The equivalent `codediffuser generate` + `codediffuser train` command lines."""
-        placement = "" if device == "cpu" else f" --device {device} --num-workers {ACCELERATOR_WORKERS}"
+        placement = "" if device == "cpu" else f" --device {device} --num-workers {loader_workers(device)}"
         model = {"n_points": self.record_points, **self.model_overrides}
         flags = " ".join(
             f"--{k.replace('_', '-')} " + (" ".join(map(str, v)) if isinstance(v, tuple | list) else str(v))

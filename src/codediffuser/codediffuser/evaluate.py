@@ -230,11 +230,11 @@ def resolve_supplied(args: argparse.Namespace, scale: Scale) -> dict[str, Path] 
     return given
 
 
-def supplied_summary(checkpoint: Path) -> dict:
-    """What is known of a given checkpoint's training.
+def training_record(checkpoint: Path) -> dict:
+    """What is known of a checkpoint's training, for results.json/md.
 
     `<name>.json` beside it (as `checkpoints/<task>/` ships them), else its folder's `recipe.json` (a
-    cache run), else only its step count.
+    cache run, as `e2e_policy.train_recipe` writes it), else only its step count.
     """
     from codediffuser_policy.checkpoint import load_checkpoint
 
@@ -441,7 +441,7 @@ def evaluate_task(
     With `supplied` ({"attention": path, "baseline": path}, `resolve_supplied`) those two policies are
     evaluated instead, for the scale's single demonstration count.
     """
-    from codediffuser.e2e_policy import cached_checkpoint, run_dir
+    from codediffuser.e2e_policy import cached_checkpoint
     from codediffuser_policy.checkpoint import load_policy
     from codediffuser_sim.record import RecordConfig
 
@@ -475,16 +475,8 @@ def evaluate_task(
     policies = {}
     for (kind, n), recipe in runs.items():
         started = time.perf_counter()
-        if supplied is None:
-            checkpoint = cached_checkpoint(recipe, device=device)
-            summary = {
-                **json.loads((run_dir(recipe) / "recipe.json").read_text()),
-                "checkpoint": str(checkpoint),
-            }
-        else:
-            checkpoint = supplied[kind]
-            summary = supplied_summary(checkpoint)
-        results.recipes[f"{kind}-{n}"] = summary
+        checkpoint = cached_checkpoint(recipe, device=device) if supplied is None else supplied[kind]
+        results.recipes[f"{kind}-{n}"] = training_record(checkpoint)
         policies[(kind, n)] = load_policy(checkpoint, device=device, n_action_steps=scale.action_steps)
         log(f"{task}: {kind} policy on {n} demonstrations ready ({time.perf_counter() - started:.0f} s)")
 
