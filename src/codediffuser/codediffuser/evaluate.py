@@ -155,10 +155,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--attention-checkpoint",
         type=Path,
         help="evaluate this attention policy instead of training the scale's (e.g. one trained on a GPU); "
-        "needs --baseline-checkpoint and one --demos N, the demonstrations both were trained on",
+        "needs one --demos N, the demonstrations it was trained on",
     )
     p.add_argument(
-        "--baseline-checkpoint", type=Path, help="the no-attention policy beside --attention-checkpoint"
+        "--baseline-checkpoint",
+        type=Path,
+        help="the no-attention policy beside --attention-checkpoint (without it, condition (c) is not run)",
     )
     p.add_argument("--device", default="cpu", help="torch device for training and inference")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
@@ -206,20 +208,23 @@ def resolve_scale(args: argparse.Namespace) -> Scale:
 
 
 def resolve_supplied(args: argparse.Namespace, scale: Scale) -> dict[str, Path] | None:
-    """The policies given on the command line ({"attention": path, "baseline": path}), or None.
+    """The policies given on the command line ({"attention": path[, "baseline": path]}), or None.
 
-    A comparison needs both conditions' policies, and the report needs the one demonstration count they
-    were trained on (no smaller counts are trained for the curve).
+    Without a baseline the no-attention condition is left out (reported as not run), so a policy trained
+    without its baseline twin can still be measured. The report needs the one demonstration count the
+    policies were trained on (no smaller counts are trained for the curve).
 
     Raises:
-        ValueError: only one of the two, a missing file, not exactly one `--demos` count, or more than
-            one task (a policy belongs to one task).
+        ValueError: a baseline without an attention policy, a missing file, not exactly one `--demos`
+            count, or more than one task (a policy belongs to one task).
     """
-    given = {"attention": args.attention_checkpoint, "baseline": args.baseline_checkpoint}
-    if not any(given.values()):
+    if args.attention_checkpoint is None:
+        if args.baseline_checkpoint is not None:
+            raise ValueError("--baseline-checkpoint needs --attention-checkpoint beside it")
         return None
-    if not all(given.values()):
-        raise ValueError("--attention-checkpoint and --baseline-checkpoint go together")
+    given = {"attention": args.attention_checkpoint}
+    if args.baseline_checkpoint is not None:
+        given["baseline"] = args.baseline_checkpoint
     missing = [str(path) for path in given.values() if not path.is_file()]
     if missing:
         raise ValueError(f"checkpoint(s) not found: {', '.join(missing)}")
@@ -438,8 +443,8 @@ def evaluate_task(
 ) -> TaskResults:
     """Train (or reuse) the task's policies, then measure grounding, the three conditions and the curve.
 
-    With `supplied` ({"attention": path, "baseline": path}, `resolve_supplied`) those two policies are
-    evaluated instead, for the scale's single demonstration count.
+    With `supplied` (`resolve_supplied`) those policies are evaluated instead, for the scale's single
+    demonstration count; without a supplied baseline the no-attention condition is not run.
     """
     from codediffuser.e2e_policy import cached_checkpoint
     from codediffuser_policy.checkpoint import load_policy
@@ -469,7 +474,9 @@ def evaluate_task(
         )
         for n in scale.demos
     }
-    runs[("baseline", top)] = dataclasses.replace(base, episodes=top, use_attention=False)
+    if supplied is None or "baseline" in supplied:
+        runs[("baseline", top)] = dataclasses.replace(base, episodes=top, use_attention=False)
+    conditions = [c for c in CONDITIONS if c != "no_attention" or ("baseline", top) in runs]
     if supplied is None:
         train_policies(list(runs.values()), jobs, threads, log, device)
     policies = {}
@@ -482,7 +489,7 @@ def evaluate_task(
 
     for level, scenes in scenes_by_level.items():
         for scene in scenes[: scale.episodes]:
-            for condition in CONDITIONS:
+            for condition in conditions:
                 policy = policies[("baseline" if condition == "no_attention" else "attention", top)]
                 row = rollout(task, scene, condition, policy, record, scale.max_steps)
                 results.rollouts.append({**row, "demos": top})
@@ -524,11 +531,11 @@ def _pct(cell: dict) -> str:
 
 
 def _reached(cell: dict) -> str:
-    return f"{cell['reached']}/{cell['total']}"
+    return "–" if not cell["total"] else f"{cell['reached']}/{cell['total']}"
 
 
 def _lifted(cell: dict) -> str:
-    return f"{cell['lifted']}/{cell['total']}"
+    return "–" if not cell["total"] else f"{cell['lifted']}/{cell['total']}"
 
 
 def _level_tables(summary: dict, heading: str, cell_text: Callable[[dict], str]) -> list[str]:
@@ -559,7 +566,8 @@ def markdown(
         "## Success rate per ambiguity level",
         "",
         "(a) policy + attention from the code generator, (b) policy + ground-truth attention, "
-        "(c) no-attention baseline (point cloud only, never sees the instruction).",
+        "(c) no-attention baseline (point cloud only, never sees the instruction); – where a condition "
+        "was not run (no baseline policy given).",
         "",
     ]
     lines += _level_tables(summary, "###", _pct)
@@ -636,6 +644,8 @@ def plots(summary: dict, scale: Scale, out: Path) -> list[Path]:
         levels = list(scale.levels)
         x = np.arange(len(levels))
         for k, c in enumerate(CONDITIONS):
+            if not summary["success"][task]["all"][c]["total"]:
+                continue  # not run: no bar, rather than one at zero
             values = [summary["success"][task][lv][c]["rate"] for lv in levels]
             ax.bar(x + (k - 1) * 0.27, np.nan_to_num(values), 0.27, label=labels[c])
         ax.set_xticks(x, levels)

@@ -223,10 +223,30 @@ def test_eval_of_given_checkpoints_trains_nothing_and_names_them(
     assert "(no training record beside it)" in text
 
 
+@pytest.mark.render
+def test_eval_of_an_attention_policy_alone_leaves_the_baseline_condition_out(
+    tmp_path, monkeypatch, untrained_checkpoint
+):
+    monkeypatch.setenv("CODEDIFFUSER_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "eval"
+    argv = ["--scale", "tiny", "--out", str(out), "--demos", "7"]
+    assert main([*argv, "--attention-checkpoint", str(untrained_checkpoint)]) == 0
+    assert not (tmp_path / "cache" / "runs").exists()  # no baseline was trained in its place
+    results = json.loads((out / "results.json").read_text())
+    cells = results["success"]["pack_battery"]["object"]
+    assert cells["codegen"]["total"] == cells["ground_truth"]["total"] == 1
+    assert cells["no_attention"]["total"] == 0
+    assert [r["condition"] for r in results["tasks"][0]["rollouts"]] == ["codegen", "ground_truth"]
+    assert list(results["tasks"][0]["recipes"]) == ["attention-7"]
+    rows = [line for line in (out / "results.md").read_text().splitlines() if line.startswith("| object |")]
+    assert len(rows) == 3  # success, reached and picked-up tables
+    assert all(row.endswith("| – |") for row in rows)
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--attention-checkpoint", "{a}"], "go together"),
+        (["--baseline-checkpoint", "{a}"], "needs --attention-checkpoint"),
         (["--attention-checkpoint", "{a}", "--baseline-checkpoint", "{missing}"], "not found"),
         (
             ["--attention-checkpoint", "{a}", "--baseline-checkpoint", "{a}", "--demos", "1", "2"],
