@@ -182,7 +182,7 @@ def run_demo(args: argparse.Namespace, recipe: Recipe = DEMO_RECIPE) -> DemoRepo
             print(f"[demo] {name}: {timings[name]:.1f} s", flush=True)
         return now
 
-    recipe = Recipe(**{**asdict(recipe), "task": args.task})
+    recipe = recipe.for_task(args.task)
     checkpoint, source = resolve_checkpoint(args.task, args.checkpoint, recipe, progress, args.shipped)
     policy = load_policy(checkpoint, seed=args.seed)
     policy.set_action_steps(args.action_steps or policy.config.max_action_steps)

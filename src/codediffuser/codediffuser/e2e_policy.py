@@ -29,9 +29,10 @@ SHIPPED_DIR = Path(__file__).resolve().parents[3] / "checkpoints"
 SHIPPED_NAME = "policy.pt"
 LIGHT_MODEL: dict[str, Any] = {"n_points": 256, "sa_npoints": (64, 16), "sa_nsamples": (16, 16)}
 """The CPU preset with a lighter point encoder (256 points): ≈ 3× cheaper training steps on 2 cores."""
-RECORDING_VERSION = 2
+RECORDING_VERSION = 3
 """Bumped whenever `codediffuser generate` records different content for the same recipe, so cached
-stores and policies of the old recording are not reused (2: a task's `crop_top_m` lowers the crop box)."""
+stores and policies of the old recording are not reused (2: a task's `crop_top_m` lowers the crop box;
+3: Hang Mug and Stow Books have one too)."""
 ACCELERATOR_WORKERS = 4
 """DataLoader workers when training off the CPU: on an H200 four kept the small model at 2100 training
 windows/s (fifth session); on the CPU the training's own torch threads use the cores, so none."""
@@ -70,7 +71,8 @@ class Recipe:
             (Pack Battery, 60 demonstrations, same seed).
         lr_warmup_steps: linear warm-up steps of the cosine schedule.
         translate_m: largest random horizontal shift of a training window (`TrainConfig.translate_m`).
-        mirror: mirror half of the training windows (`TrainConfig.mirror`).
+        mirror: mirror half of the training windows (`TrainConfig.mirror`); `for_task` keeps it only for
+            mirror-symmetric tasks.
         seed: training seed (weights, data order, point sampling).
     """
 
@@ -96,6 +98,24 @@ class Recipe:
             raise RecipeError(
                 f"episodes, num_epochs and batch_size must be >= 1, got {self.episodes}, {self.num_epochs}, {self.batch_size}"
             )
+
+    def for_task(self, task: str) -> Recipe:
+        """This recipe for `task`, mirroring only where the task's layouts are mirror-symmetric.
+
+        A scale's or the demo's recipe serves every task; `TaskEnv.mirror_symmetric` says where mirrored
+        demonstrations show scenes that occur.
+
+        Raises:
+            RecipeError: an unknown task.
+        """
+        import codediffuser_sim.tasks  # noqa: F401  (registers the built-in tasks)
+        from codediffuser_sim.env import TASK_REGISTRY
+
+        if task not in TASK_REGISTRY:
+            raise RecipeError(f"unknown task {task!r}; registered: {sorted(TASK_REGISTRY)}")
+        return dataclasses.replace(
+            self, task=task, mirror=self.mirror and TASK_REGISTRY[task].mirror_symmetric
+        )
 
     def key(self) -> str:
         """Short stable identifier of the recipe (cache folder names); changes with `data_key`."""

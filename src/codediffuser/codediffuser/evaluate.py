@@ -451,7 +451,7 @@ def evaluate_task(
     from codediffuser_sim.record import RecordConfig
 
     results = TaskResults(task)
-    base = dataclasses.replace(scale.recipe, task=task)
+    base = scale.recipe.for_task(task)
     record = RecordSettings(base.width, base.height, RecordConfig(n_points=base.record_points))
     count = max(scale.grounding_instructions, scale.episodes, scale.curve_episodes)
     scenes_by_level = {}

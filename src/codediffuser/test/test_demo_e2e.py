@@ -97,3 +97,14 @@ def test_recipe_trains_on_the_device_asked_for_without_changing_its_key():
     assert "--device cuda" in TINY.command(Path("d"), Path("o"), device="cuda")
     assert "--device" not in TINY.command(Path("d"), Path("o"))
     assert TINY.key() == key
+
+
+def test_a_recipe_mirrors_only_the_mirror_symmetric_tasks():
+    mirrored = Recipe(mirror=True)
+    assert mirrored.for_task("pack_battery").mirror
+    assert mirrored.for_task("stow_books").mirror
+    hang_mug = mirrored.for_task("hang_mug")  # handles always point towards +x
+    assert (hang_mug.task, hang_mug.mirror) == ("hang_mug", False)
+    assert not Recipe(mirror=False).for_task("pack_battery").mirror
+    with pytest.raises(RecipeError, match="unknown task 'juggle'"):
+        mirrored.for_task("juggle")

@@ -148,6 +148,9 @@ class TaskEnv(ABC):
     the highest a task object reaches in a demonstration plus a margin. Above it the cameras see only the
     arms, whose pose the policy already has from proprioception, so cutting them leaves the sampled
     points on the scene. None keeps the `RecordConfig` box."""
+    mirror_symmetric: ClassVar[bool] = True
+    """Whether the mirror image of a layout (x ↦ −x) is a layout the task can produce, so that mirrored
+    demonstrations (`codediffuser_policy.augment`, training's `mirror`) show scenes that occur."""
 
     def __init__(self, config: SimConfig | None = None):
         self.config = config or SimConfig()

@@ -82,6 +82,9 @@ class StowBooksEnv(TaskEnv):
     """Stow Books task (see the module docstring)."""
 
     max_duration_s = 9.0
+    crop_top_m = 0.21
+    """The carried book's top stays below 0.173 m (68 demonstrations). Without the arms above 0.21 m
+    (59 % of the full box's points) the attended book and slot get 54 of 256 sampled points instead of 22."""
     sample_layout = staticmethod(sample_layout)
 
     def load_objects(self, objects: Sequence[SceneObject]) -> dict[int, sapien.Entity]:
