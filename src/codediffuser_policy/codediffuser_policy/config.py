@@ -227,6 +227,8 @@ class TrainConfig:
             to this many metres (`augment.WindowAugmentation`); 0 trains on the windows as recorded.
         mirror: mirror half of the training windows about the plane between the arms, the other arm
             doing the mirrored motion (`augment.WindowAugmentation`; ALOHA's bases are symmetric).
+            Only for tasks whose mirrored layouts occur (`TaskEnv.mirror_symmetric`): not Hang Mug,
+            whose handles always point towards +x.
         ema_power: EMA warm-up power (decay = 1 - (1 + step)^-power, capped at `ema_max_decay`).
         ema_max_decay: upper bound on the EMA decay.
         checkpoint_every_epochs: write `latest.pt` every this many epochs (always at the end).
