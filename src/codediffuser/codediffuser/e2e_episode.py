@@ -297,17 +297,20 @@ def tcp_positions(env: TaskEnv) -> list[np.ndarray]:
 
 
 def closest_approach(env: TaskEnv, object_ids: Sequence[int]) -> float:
-    """Smallest distance (m) between either arm's TCP (measured joints) and any of `object_ids`."""
+    """Smallest distance (m) between either arm's TCP (measured joints) and any of `object_ids`.
+
+    Measured to each object's grasp point (`TaskEnv.grasp_point`), where the expert's fingers close.
+    """
     tcps = tcp_positions(env)
     return min(
-        (float(np.linalg.norm(tcp - env.pose(i)[:3, 3])) for tcp in tcps for i in object_ids),
+        (float(np.linalg.norm(tcp - env.grasp_point(i))) for tcp in tcps for i in object_ids),
         default=math.inf,
     )
 
 
 HOLD_M = 0.04
-"""An object whose centre is this close to a gripper's TCP counts as held (a scripted grasp holds a
-battery's centre 1.3 cm from the TCP, a policy's within 2 cm); a battery knocked into the air is not."""
+"""An object whose grasp point is this close to a gripper's TCP counts as held (a policy's grasps
+close within 2 cm of it); a battery knocked into the air is not."""
 
 
 def held_lift(env: TaskEnv, start_z: dict[int, float]) -> float:
@@ -319,7 +322,6 @@ def held_lift(env: TaskEnv, start_z: dict[int, float]) -> float:
     tcps = tcp_positions(env)
     lifts = []
     for i, z in start_z.items():
-        p = env.pose(i)[:3, 3]
-        if min(np.linalg.norm(p - tcp) for tcp in tcps) <= HOLD_M:
-            lifts.append(float(p[2] - z))
+        if min(np.linalg.norm(env.grasp_point(i) - tcp) for tcp in tcps) <= HOLD_M:
+            lifts.append(float(env.pose(i)[2, 3] - z))
     return max(lifts, default=0.0)

@@ -148,6 +148,9 @@ class TaskEnv(ABC):
     the highest a task object reaches in a demonstration plus a margin. Above it the cameras see only the
     arms, whose pose the policy already has from proprioception, so cutting them leaves the sampled
     points on the scene. None keeps the `RecordConfig` box."""
+    grasp_in_object: ClassVar[tuple[float, float, float]] = (0.0, 0.0, 0.0)
+    """Where the expert's tool centre point holds an object, in the object's frame (m): the point from
+    which the evaluation measures a gripper's reach and hold (`grasp_point`)."""
     mirror_symmetric: ClassVar[bool] = True
     """Whether the mirror image of a layout (x ↦ −x) is a layout the task can produce, so that mirrored
     demonstrations (`codediffuser_policy.augment`, training's `mirror`) show scenes that occur."""
@@ -407,6 +410,15 @@ class TaskEnv(ABC):
     def pose(self, object_id: int) -> np.ndarray:
         """(4, 4) world pose of an instance's actor."""
         return self.actors[object_id].get_pose().to_transformation_matrix()
+
+    def grasp_point(self, object_id: int) -> np.ndarray:
+        """(3,) world position of the object's `grasp_in_object` point in its current pose.
+
+        A mug is held 5.5 cm above its frame's origin and a book 3.5 cm above its centre, so distances
+        to the origin would call a perfect grasp a miss.
+        """
+        T = self.pose(object_id)
+        return T[:3, :3] @ np.asarray(self.grasp_in_object) + T[:3, 3]
 
     def build_actor(
         self,

@@ -120,6 +120,7 @@ class HangMugEnv(TaskEnv):
 
     max_duration_s = 11.0
     crop_top_m = 0.25
+    grasp_in_object = (0.0, 0.0, CUP_HEIGHT_M - GRASP_BELOW_TOP_M)
     """The carried mug's top stays below 0.212 m (55 demonstrations). Without the arms above 0.25 m (58 %
     of the full box's points) the attended mug and branch get 30 of 256 sampled points instead of 13."""
     mirror_symmetric = False
