@@ -22,6 +22,7 @@ from codediffuser.evaluate import (
     rate,
     summarise,
 )
+from codediffuser_policy.checkpoint import load_policy
 from codediffuser_policy.dataset import DatasetWriter
 from codediffuser_policy.synthetic import WORKSPACE_MAX, WORKSPACE_MIN, synthetic_episode
 
@@ -129,20 +130,26 @@ def test_eval_refuses_unknown_task(capsys):
     assert "no_such_task" in capsys.readouterr().err
 
 
-def test_recorded_actions_replayed_through_ik_complete_the_task():
+@pytest.mark.parametrize("task", ["pack_battery", "stow_books", "hang_mug"])
+def test_recorded_actions_replayed_through_ik_complete_the_task(task):
     """The rollouts' action path (end-effector action → IK → joint command) can succeed at all.
 
     The expert's commands become training actions by FK (`joints_to_action`); executing those actions
-    the way `run_policy` does must still place the battery, so a failing policy is the policy's failure.
+    the way `run_policy` does must still place the object, so a failing policy is the policy's failure.
+    The evaluation's reach and pick-up measures must count the expert's grasp and carry of every task.
     """
     from codediffuser_policy.kinematics import joints_to_action
     from codediffuser_sim.env import SimConfig, ee_action_to_command, make_env
     from codediffuser_sim.expert import expert_commands
 
-    env = make_env("pack_battery", SimConfig(render=False))
+    env = make_env(task, SimConfig(render=False))
     env.reset(0, "none")
     allowed = env.instruction.valid_objects
-    assert closest_approach(env, allowed) > REACH_M  # the arms start at home, away from the batteries
+    # the expert closes its fingers at the object's grasp point, the reference of both measures
+    np.testing.assert_allclose(
+        env.expert_plan().grasp, env.grasp_point(env.instruction.chosen_object), atol=1e-6
+    )
+    assert closest_approach(env, allowed) > REACH_M  # the arms start at home, away from the objects
     start_z = {i: env.pose(i)[2, 3] for i in allowed}
     closest, lift = [], []
     for command in expert_commands(env):
@@ -152,13 +159,13 @@ def test_recorded_actions_replayed_through_ik_complete_the_task():
     assert env.evaluate()["success"]
     assert min(closest) <= REACH_M  # the evaluation's "reached" criterion holds for the expert's grasp
     assert lift[0] < LIFT_M <= max(lift)  # and its "picked up" one for the carry
-    assert lift[-1] < LIFT_M  # a battery down in its slot is no longer lifted
-    # A battery in the air but away from both grippers (knocked, not grasped) is not a pick-up.
-    battery = next(iter(start_z))
-    T = env.pose(battery)
+    assert lift[-1] < LIFT_M  # an object let go of is no longer lifted
+    # An object in the air but away from both grippers (knocked, not grasped) is not a pick-up.
+    thing = next(iter(start_z))
+    T = env.pose(thing)
     T[:3, 3] = [0.0, -0.3, 0.4]
-    env.actors[battery].set_pose(sapien.Pose(T))
-    assert held_lift(env, {battery: start_z[battery]}) == 0.0
+    env.actors[thing].set_pose(sapien.Pose(T))
+    assert held_lift(env, {thing: start_z[thing]}) == 0.0
 
 
 def test_parallel_training_records_the_largest_demonstration_count_first(monkeypatch):
@@ -276,11 +283,26 @@ def test_eval_refuses_an_incomplete_policy_pair(tmp_path, capsys, extra, message
     assert message in capsys.readouterr().err
 
 
-def test_gpu_scale_is_the_shipped_policies_recipe():
-    """`--scale gpu` promises the recipe of `checkpoints/pack_battery/policy.pt`: the two must not drift."""
-    shipped = json.loads((SHIPPED_DIR / "pack_battery" / "policy.json").read_text())["recipe"]
+SHIPPED_TASKS = sorted(path.parent.name for path in SHIPPED_DIR.glob("*/policy.json"))
+
+
+def test_every_registered_task_has_a_shipped_policy_that_loads():
+    import codediffuser_sim.tasks  # noqa: F401  (registers the built-in tasks)
+    from codediffuser_sim.env import TASK_REGISTRY
+
+    assert sorted(TASK_REGISTRY) == SHIPPED_TASKS
+    for task in SHIPPED_TASKS:
+        policy = load_policy(SHIPPED_DIR / task / "policy.pt")
+        assert policy.config.use_attention
+        assert policy.config.n_points == 256
+
+
+@pytest.mark.parametrize("task", SHIPPED_TASKS)
+def test_gpu_scale_is_the_shipped_policies_recipe(task):
+    """`--scale gpu` promises the recipe of `checkpoints/<task>/policy.pt`: the two must not drift."""
+    shipped = json.loads((SHIPPED_DIR / task / "policy.json").read_text())["recipe"]
     scale = SCALES["gpu"]
-    recipe = dataclasses.asdict(dataclasses.replace(scale.recipe, episodes=max(scale.demos)))
+    recipe = dataclasses.asdict(dataclasses.replace(scale.recipe.for_task(task), episodes=max(scale.demos)))
     recipe["model_overrides"] = json.loads(json.dumps(recipe["model_overrides"]))  # tuples → lists
     for name in shipped:
         assert recipe[name] == shipped[name], name
