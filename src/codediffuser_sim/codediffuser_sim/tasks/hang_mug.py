@@ -120,9 +120,9 @@ class HangMugEnv(TaskEnv):
 
     max_duration_s = 11.0
     crop_top_m = 0.25
-    grasp_in_object = (0.0, 0.0, CUP_HEIGHT_M - GRASP_BELOW_TOP_M)
     """The carried mug's top stays below 0.212 m (55 demonstrations). Without the arms above 0.25 m (58 %
     of the full box's points) the attended mug and branch get 30 of 256 sampled points instead of 13."""
+    grasp_in_object = (0.0, 0.0, CUP_HEIGHT_M - GRASP_BELOW_TOP_M)
     mirror_symmetric = False
     """Handles point towards +x in every layout: a mirrored demonstration shows a handle at −x, a scene
     that never occurs, threaded with the opposite turn of the wrist."""
@@ -195,7 +195,7 @@ class HangMugEnv(TaskEnv):
         T_mug = self.pose(instr.chosen_object)
         root = self._branch_root(self.object(instr.chosen_target))
         _, direction = branch_geometry(root)
-        tcp_in_mug = np.array([0.0, 0.0, CUP_HEIGHT_M - GRASP_BELOW_TOP_M])
+        tcp_in_mug = np.asarray(self.grasp_in_object)
         grasp = T_mug[:3, 3] + tcp_in_mug
         # Where the handle centre must be: on the branch axis, THREAD_DEPTH_M in from the tip, raised so the
         # loop's top bar clears the branch while threading, then lowered onto it.
