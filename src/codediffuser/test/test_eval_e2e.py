@@ -31,11 +31,14 @@ from codediffuser_policy.synthetic import WORKSPACE_MAX, WORKSPACE_MIN, syntheti
 @pytest.mark.slow
 def test_eval_tiny_writes_tables_plots_and_finite_rates(tmp_path, monkeypatch, capsys):
     # a cache of its own: the attention policy and the baseline are both missing, so they are trained
-    # side by side in two worker processes (a shared cache may already hold one of them)
+    # side by side in two worker processes (a shared cache may already hold one of them); the three
+    # rollouts then run in two worker processes too
     monkeypatch.setenv("CODEDIFFUSER_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "eval"
     assert main(["--scale", "tiny", "--out", str(out), "--jobs", "2", "--threads", "2"]) == 0
-    assert "training 2 policies, 2 at a time with 1 thread(s) each" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "training 2 policies, 2 at a time with 1 thread(s) each" in printed
+    assert "3 rollouts, 2 at a time with 1 thread(s) each" in printed
     for name in ("results.json", "results.md", "success_by_level.png", "success_vs_demos.png"):
         assert (out / name).stat().st_size > 0, name
     results = json.loads((out / "results.json").read_text())
@@ -43,6 +46,8 @@ def test_eval_tiny_writes_tables_plots_and_finite_rates(tmp_path, monkeypatch, c
     for condition in CONDITIONS:
         assert cells[condition]["total"] == 1
         assert 0.0 <= cells[condition]["rate"] <= 1.0
+    # in the order of the specs, whichever worker finished first
+    assert [r["condition"] for r in results["tasks"][0]["rollouts"]] == list(CONDITIONS)
     grounding = results["grounding"]["pack_battery"]["object"]
     assert grounding["total"] == 2
     assert grounding["correct"] == 2
