@@ -312,3 +312,15 @@ def test_gpu_scale_is_the_shipped_policies_recipe(task):
     for name in shipped:
         assert recipe[name] == shipped[name], name
     assert scale.action_steps == 15
+
+
+@pytest.mark.parametrize("task", SHIPPED_TASKS)
+def test_every_shipped_baseline_is_its_policys_no_attention_twin(task):
+    """(c) compares like with like: the shipped baseline differs from the policy only in the attention
+    channel and, where time ran short, in its number of epochs (stated in each README)."""
+    policy = json.loads((SHIPPED_DIR / task / "policy.json").read_text())["recipe"]
+    baseline = json.loads((SHIPPED_DIR / task / "baseline.json").read_text())["recipe"]
+    assert load_policy(SHIPPED_DIR / task / "baseline.pt").config.use_attention is False
+    assert {k for k in policy if policy[k] != baseline[k]} <= {"use_attention", "num_epochs"}
+    assert baseline["use_attention"] is False
+    assert baseline["num_epochs"] <= policy["num_epochs"]
