@@ -16,8 +16,8 @@ demonstrations' (0 …). Writes results.json, results.md (tables) and PNG plots 
 with `codediffuser train --device cuda`) instead of training the scale's.
 
 Scales: `tiny` (tests: one task, one level, a few steps), `small` (this 2-core CPU: Stow Books in
-under an hour on an idle machine with `--jobs 3`; each further task named with `--tasks` adds about as
-much), `gpu` (the shipped policies' recipe, 200 demonstrations at batch 128: ≈ 5 min per policy on an
+under an hour on an idle machine with `--jobs 3`, the shipped recipe with one observation frame; each
+further task named with `--tasks` adds about as much), `gpu` (the shipped policies' recipe, 200 demonstrations at batch 128: ≈ 5 min per policy on an
 H200, ≈ 1 h on this CPU; `--device cuda`), `paper` (the paper's model sizes and demonstration counts;
 ≈ 4 h per policy on an H200).
 """
@@ -67,10 +67,14 @@ class Scale:
         curve_episodes: rollouts per level for the smaller demonstration counts.
         grounding_instructions: instructions per task × level for the grounding rate.
         recipe: training recipe of the largest demonstration count (task, episodes and use_attention
-            are set per run; smaller counts train proportionally more epochs, i.e. as many steps).
+            are set per run).
         max_steps: rollout limit in control steps (None = the task's own `max_steps`).
         action_steps: actions executed per prediction in the rollouts (None = the checkpoints'; see
             `codediffuser_policy.checkpoint.load_policy`).
+        curve_same_epochs: smaller demonstration counts train the recipe's epochs, so fewer steps (a
+            quarter of a policy for a quarter of the demonstrations); otherwise proportionally more
+            epochs, i.e. as many steps, which isolates the data from the training length but costs a
+            whole policy per point.
     """
 
     tasks: tuple[str, ...] | None
@@ -82,6 +86,7 @@ class Scale:
     recipe: Recipe
     max_steps: int | None = None
     action_steps: int | None = None
+    curve_same_epochs: bool = False
 
 
 CPU_RECIPE = Recipe(
@@ -97,24 +102,30 @@ CPU_RECIPE = Recipe(
 128 — the number of training windows seen is what mattered (docs/results.md, fifth session). About an
 hour of this 2-core CPU per policy, minutes on a GPU."""
 
+ONE_FRAME_RECIPE = dataclasses.replace(CPU_RECIPE, model_overrides={**LIGHT_MODEL, "n_obs_steps": 1})
+"""`CPU_RECIPE` conditioned on the current observation only (To = 1 instead of 2): the point encoder is
+four fifths of a training step on this CPU and runs once per observation frame, so a step takes
+0.68 s instead of 1.49 s (one thread, batch 128) and the shipped recipe's training fits the hour."""
+
 _SMALL = Scale(
     tasks=("stow_books",),
     levels=("none", "object", "target", "both"),
     episodes=4,
-    demos=(25, 100),
+    demos=(25, 200),
     curve_episodes=2,
     grounding_instructions=25,
-    recipe=dataclasses.replace(CPU_RECIPE, num_epochs=75),
+    recipe=ONE_FRAME_RECIPE,
     action_steps=15,
+    curve_same_epochs=True,
 )
 """This 2-core CPU in under an hour from an empty cache with `--jobs 3` (docs/results.md): the shipped
-recipe on half the demonstrations for 75 epochs (≈ 1400 steps, 40 % of the shipped policy's training
-windows, all the hour leaves after recording and rollouts). Stow Books, because its episodes are short
-(recording and rollouts are cheap) and a policy that never sees the instruction mostly takes the wrong
-book (shipped policies: 65 % success with attention from code, 5 % without); Pack Battery's 0.85 cm
-slot needs more training than an hour gives (0 of 16 successes at this budget, fourth session). Measured
-(seventh session): 54 min from an empty cache, 15 % / 5 % / 5 % success over 40 scenes — episodes
-complete, but at this budget the attention's effect does not show; it does at `gpu`'s recipe."""
+recipe (200 demonstrations, 93 epochs) with one observation frame, and the curve's 25 demonstrations
+for as many epochs. Stow Books, because its episodes are short (recording and rollouts are cheap) and a
+policy that never sees the instruction mostly takes the wrong book (shipped policies: 65 % success with
+attention from code, 5 % without). Measured (eighth session): 50.9 min from an empty cache, success
+10 / 6 / 0 of 16 for (a) / (b) / (c), 0 of 8 on 25 demonstrations. Smaller budgets did not show the
+attention's effect: 40 % of the shipped recipe's training windows with two frames gave 15 % / 5 % / 5 %
+(seventh session), and a third of them did not hang a mug once (0 of 32, eighth session)."""
 
 SCALES: dict[str, Scale] = {
     "tiny": Scale(
@@ -129,7 +140,13 @@ SCALES: dict[str, Scale] = {
     ),
     "small": _SMALL,
     "gpu": dataclasses.replace(
-        _SMALL, tasks=None, episodes=10, demos=(50, 100, 200), curve_episodes=5, recipe=CPU_RECIPE
+        _SMALL,
+        tasks=None,
+        episodes=10,
+        demos=(50, 100, 200),
+        curve_episodes=5,
+        recipe=CPU_RECIPE,
+        curve_same_epochs=False,
     ),
     "paper": Scale(
         tasks=None,
@@ -397,13 +414,31 @@ def rate(rows: Sequence[dict]) -> dict:
     }
 
 
-def _train_in_worker(recipe: Recipe, threads: int, device: str) -> str:
-    """`cached_checkpoint` in a worker process with its share of the CPU threads."""
+def _set_threads(threads: int) -> None:
+    """Worker initialiser: the worker's share of the CPU threads."""
     import torch
 
+    torch.set_num_threads(threads)
+
+
+def _worker_pool(workers: int, threads: int) -> ProcessPoolExecutor:
+    """`workers` spawned processes with `threads // workers` torch threads each (at least one).
+
+    Spawned, not forked: a fork would inherit torch's thread pools.
+    """
+    per_worker = max(1, threads // workers)
+    return ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_set_threads,
+        initargs=(per_worker,),
+    )
+
+
+def _train_in_worker(recipe: Recipe, device: str) -> str:
+    """`cached_checkpoint` in a worker process (`_worker_pool`), without a progress bar."""
     from codediffuser.e2e_policy import cached_checkpoint
 
-    torch.set_num_threads(threads)
     return str(cached_checkpoint(recipe, progress=False, device=device))
 
 
@@ -427,17 +462,38 @@ def train_policies(recipes: Sequence[Recipe], jobs: int, threads: int, log, devi
     for recipe in sorted(missing, key=lambda r: r.episodes, reverse=True):
         recipe_data(recipe)
     workers = min(jobs, len(missing))
-    per_worker = max(1, threads // workers)
-    log(f"training {len(missing)} policies, {workers} at a time with {per_worker} thread(s) each")
-    context = multiprocessing.get_context("spawn")  # a fork would inherit torch's thread pools
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        futures = {pool.submit(_train_in_worker, recipe, per_worker, device): recipe for recipe in missing}
+    log(
+        f"training {len(missing)} policies, {workers} at a time with {max(1, threads // workers)} thread(s) each"
+    )
+    with _worker_pool(workers, threads) as pool:
+        futures = {pool.submit(_train_in_worker, recipe, device): recipe for recipe in missing}
         for future in as_completed(futures):
             recipe = futures[future]
             log(
                 f"{recipe.task}: {'attention' if recipe.use_attention else 'baseline'} policy on "
                 f"{recipe.episodes} demonstrations trained → {future.result()}"
             )
+
+
+def policy_recipes(scale: Scale, task: str, baseline: bool = True) -> dict[tuple[str, int], Recipe]:
+    """The task's policies by (kind, demonstrations).
+
+    An attention policy per demonstration count and, with `baseline`, the no-attention twin of the
+    largest (the same recipe but for the attention channel).
+    """
+    base = scale.recipe.for_task(task)
+    top = max(scale.demos)
+    runs = {
+        ("attention", n): dataclasses.replace(
+            base,
+            episodes=n,
+            num_epochs=base.num_epochs if scale.curve_same_epochs else math.ceil(base.num_epochs * top / n),
+        )
+        for n in scale.demos
+    }
+    if baseline:
+        runs[("baseline", top)] = dataclasses.replace(base, episodes=top, use_attention=False)
+    return runs
 
 
 def evaluate_task(
@@ -475,14 +531,7 @@ def evaluate_task(
         )
 
     top = max(scale.demos)
-    runs = {
-        ("attention", n): dataclasses.replace(
-            base, episodes=n, num_epochs=math.ceil(base.num_epochs * top / n)
-        )
-        for n in scale.demos
-    }
-    if supplied is None or "baseline" in supplied:
-        runs[("baseline", top)] = dataclasses.replace(base, episodes=top, use_attention=False)
+    runs = policy_recipes(scale, task, baseline=supplied is None or "baseline" in supplied)
     conditions = [c for c in CONDITIONS if c != "no_attention" or ("baseline", top) in runs]
     if supplied is None:
         train_policies(list(runs.values()), jobs, threads, log, device)
@@ -550,13 +599,6 @@ def _run_spec(spec: RolloutSpec, settings: RolloutSettings) -> dict:
     )
 
 
-def _set_threads(threads: int) -> None:
-    """Worker initialiser: the worker's share of the CPU threads."""
-    import torch
-
-    torch.set_num_threads(threads)
-
-
 def run_rollouts(
     specs: Sequence[RolloutSpec], settings: RolloutSettings, jobs: int, threads: int, log
 ) -> list[dict]:
@@ -581,12 +623,8 @@ def run_rollouts(
             report(spec, rows[k])
         _POLICIES.clear()
     else:
-        per_worker = max(1, threads // workers)
-        log(f"{len(specs)} rollouts, {workers} at a time with {per_worker} thread(s) each")
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(
-            workers, mp_context=context, initializer=_set_threads, initargs=(per_worker,)
-        ) as pool:
+        log(f"{len(specs)} rollouts, {workers} at a time with {max(1, threads // workers)} thread(s) each")
+        with _worker_pool(workers, threads) as pool:
             futures = {pool.submit(_run_spec, spec, settings): k for k, spec in enumerate(specs)}
             for future in as_completed(futures):
                 k = futures[future]

@@ -185,22 +185,22 @@ def test_parallel_training_records_the_largest_demonstration_count_first(monkeyp
     monkeypatch.setattr(e2e_policy, "is_cached", lambda recipe: False)
     monkeypatch.setattr(e2e_policy, "recipe_data", lambda recipe: recorded.append(recipe.episodes))
 
+    pools = []
+
     class InlinePool(concurrent.futures.ThreadPoolExecutor):
-        def __init__(self, workers, mp_context=None):
+        def __init__(self, workers, mp_context=None, initializer=None, initargs=()):
             super().__init__(workers)
+            pools.append((workers, initializer, initargs))
 
     monkeypatch.setattr(evaluate, "ProcessPoolExecutor", InlinePool)
-    monkeypatch.setattr(
-        evaluate,
-        "_train_in_worker",
-        lambda recipe, threads, device: trained.append((threads, device)) or "ok",
-    )
+    monkeypatch.setattr(evaluate, "_train_in_worker", lambda recipe, device: trained.append(device) or "ok")
     base = SCALES["tiny"].recipe
     recipes = [dataclasses.replace(base, episodes=n) for n in (20, 60)]
     recipes.append(dataclasses.replace(base, episodes=60, use_attention=False))
     evaluate.train_policies(recipes, jobs=3, threads=2, log=lambda message: None, device="cuda")
     assert recorded == [60, 60, 20]
-    assert trained == [(1, "cuda")] * 3  # `--device` reaches the trainings, not only the rollouts
+    assert pools == [(3, evaluate._set_threads, (1,))]  # three workers of one thread each
+    assert trained == ["cuda"] * 3  # `--device` reaches the trainings, not only the rollouts
 
 
 @pytest.mark.render
@@ -324,3 +324,19 @@ def test_every_shipped_baseline_is_its_policys_no_attention_twin(task):
     assert {k for k in policy if policy[k] != baseline[k]} <= {"use_attention", "num_epochs"}
     assert baseline["use_attention"] is False
     assert baseline["num_epochs"] <= policy["num_epochs"]
+
+
+def test_policy_recipes_of_the_small_and_gpu_scales():
+    """`small` trains the curve's smaller count for the same epochs (fewer steps) and conditions on one
+    frame; `gpu` trains every count for as many steps; both baselines are the attention policy's twin."""
+    from codediffuser.evaluate import policy_recipes
+
+    small = policy_recipes(SCALES["small"], "stow_books")
+    assert sorted(small) == [("attention", 25), ("attention", 200), ("baseline", 200)]
+    assert {r.num_epochs for r in small.values()} == {93}
+    assert all(r.model_overrides["n_obs_steps"] == 1 for r in small.values())
+    assert dataclasses.replace(small[("baseline", 200)], use_attention=True) == small[("attention", 200)]
+    gpu = policy_recipes(SCALES["gpu"], "hang_mug", baseline=False)
+    assert sorted(gpu) == [("attention", 50), ("attention", 100), ("attention", 200)]
+    assert [gpu[("attention", n)].num_epochs for n in (50, 100, 200)] == [372, 186, 93]
+    assert "n_obs_steps" not in gpu[("attention", 200)].model_overrides
