@@ -17,9 +17,9 @@ with `codediffuser train --device cuda`) instead of training the scale's.
 
 Scales: `tiny` (tests: one task, one level, a few steps), `small` (this 2-core CPU: Stow Books in
 under an hour on an idle machine with `--jobs 3`, the shipped recipe with one observation frame; each
-further task named with `--tasks` adds about as much), `gpu` (the shipped policies' recipe, 200 demonstrations at batch 128: ≈ 5 min per policy on an
-H200, ≈ 1 h on this CPU; `--device cuda`), `paper` (the paper's model sizes and demonstration counts;
-≈ 4 h per policy on an H200).
+further task named with `--tasks` adds about as much), `gpu` (the shipped policies' recipe, 200
+demonstrations at batch 128: ≈ 5 min per policy on an H200, ≈ 1 h on this CPU; `--device cuda`),
+`paper` (the paper's model sizes and demonstration counts; ≈ 4 h per policy on an H200).
 """
 
 from __future__ import annotations
