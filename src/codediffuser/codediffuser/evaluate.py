@@ -421,17 +421,21 @@ def _set_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+def _threads_each(workers: int, threads: int) -> int:
+    """Each of `workers` processes' share of `threads` torch threads (at least one)."""
+    return max(1, threads // workers)
+
+
 def _worker_pool(workers: int, threads: int) -> ProcessPoolExecutor:
-    """`workers` spawned processes with `threads // workers` torch threads each (at least one).
+    """`workers` spawned processes with `_threads_each` torch threads each.
 
     Spawned, not forked: a fork would inherit torch's thread pools.
     """
-    per_worker = max(1, threads // workers)
     return ProcessPoolExecutor(
         workers,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_set_threads,
-        initargs=(per_worker,),
+        initargs=(_threads_each(workers, threads),),
     )
 
 
@@ -463,7 +467,7 @@ def train_policies(recipes: Sequence[Recipe], jobs: int, threads: int, log, devi
         recipe_data(recipe)
     workers = min(jobs, len(missing))
     log(
-        f"training {len(missing)} policies, {workers} at a time with {max(1, threads // workers)} thread(s) each"
+        f"training {len(missing)} policies, {workers} at a time with {_threads_each(workers, threads)} thread(s) each"
     )
     with _worker_pool(workers, threads) as pool:
         futures = {pool.submit(_train_in_worker, recipe, device): recipe for recipe in missing}
@@ -623,7 +627,9 @@ def run_rollouts(
             report(spec, rows[k])
         _POLICIES.clear()
     else:
-        log(f"{len(specs)} rollouts, {workers} at a time with {max(1, threads // workers)} thread(s) each")
+        log(
+            f"{len(specs)} rollouts, {workers} at a time with {_threads_each(workers, threads)} thread(s) each"
+        )
         with _worker_pool(workers, threads) as pool:
             futures = {pool.submit(_run_spec, spec, settings): k for k, spec in enumerate(specs)}
             for future in as_completed(futures):
